@@ -1,0 +1,427 @@
+/*
+ * log.c - structured JSON-lines logging (see log.h).
+ *
+ * A record is formatted into a stack buffer and written with one write(2), so concurrent writers on an
+ * O_APPEND file never interleave inside a line. Secret scrubbing happens while a string value is escaped:
+ * at each position we check whether a registered secret starts there, and if so emit "[redacted]" instead.
+ * Registered secrets are few (credentials of one policy), so a linear check per byte is cheap compared with
+ * the write; a reader-writer lock protects the table.
+ */
+#include "core/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 16384
+#define REDACTED "[redacted]"
+
+struct secret {
+    char *value;
+    size_t len;
+};
+
+/* Module state. */
+static _Atomic int g_level = PD_LOG_INFO;
+static _Atomic int g_fd = 2;
+static int g_owned_fd = -1;
+static pthread_mutex_t g_fd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t g_secrets_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct secret g_secrets[PD_LOG_SECRETS_MAX];
+static size_t g_nsecrets;
+static unsigned char g_secret_first[256]; /* first bytes of registered secrets: fast reject */
+
+static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
+
+bool pd_log_enabled(enum pd_log_level level)
+{
+    return level != PD_LOG_OFF && (int)level >= atomic_load_explicit(&g_level, memory_order_relaxed);
+}
+
+void pd_log_set_level(enum pd_log_level level)
+{
+    atomic_store(&g_level, (int)level);
+}
+
+enum pd_log_level pd_log_get_level(void)
+{
+    return (enum pd_log_level)atomic_load(&g_level);
+}
+
+const char *pd_log_level_name(enum pd_log_level level)
+{
+    if ((unsigned)level > PD_LOG_OFF)
+        return "unknown";
+    return level_names[level];
+}
+
+bool pd_log_level_parse(const char *s, enum pd_log_level *out)
+{
+    if (!s)
+        return false;
+    for (int i = 0; i <= PD_LOG_OFF; i++) {
+        if (strcasecmp(s, level_names[i]) == 0) {
+            *out = (enum pd_log_level)i;
+            return true;
+        }
+    }
+    if (strcasecmp(s, "warning") == 0) {
+        *out = PD_LOG_WARN;
+        return true;
+    }
+    return false;
+}
+
+void pd_log_set_fd(int fd)
+{
+    pthread_mutex_lock(&g_fd_lock);
+    atomic_store(&g_fd, fd);
+    if (g_owned_fd >= 0 && g_owned_fd != fd) {
+        close(g_owned_fd);
+        g_owned_fd = -1;
+    }
+    pthread_mutex_unlock(&g_fd_lock);
+}
+
+int pd_log_open_file(const char *path, struct pd_err *err)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0) {
+        pd_err_set(err, "cannot open log file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    pthread_mutex_lock(&g_fd_lock);
+    int old = g_owned_fd;
+    atomic_store(&g_fd, fd);
+    g_owned_fd = fd;
+    pthread_mutex_unlock(&g_fd_lock);
+    if (old >= 0)
+        close(old);
+    return 0;
+}
+
+static void rebuild_first_bytes(void)
+{
+    memset(g_secret_first, 0, sizeof g_secret_first);
+    for (size_t i = 0; i < g_nsecrets; i++)
+        g_secret_first[(unsigned char)g_secrets[i].value[0]] = 1;
+}
+
+int pd_log_secret_add(const char *value, size_t len, struct pd_err *err)
+{
+    if (!value || len < PD_LOG_SECRET_MIN) {
+        pd_err_set(err, "a secret to redact must be at least %d bytes long", PD_LOG_SECRET_MIN);
+        return -1;
+    }
+    pthread_rwlock_wrlock(&g_secrets_lock);
+    for (size_t i = 0; i < g_nsecrets; i++) {
+        if (g_secrets[i].len == len && memcmp(g_secrets[i].value, value, len) == 0) {
+            pthread_rwlock_unlock(&g_secrets_lock);
+            return 0;
+        }
+    }
+    if (g_nsecrets >= PD_LOG_SECRETS_MAX) {
+        pthread_rwlock_unlock(&g_secrets_lock);
+        pd_err_set(err, "too many secrets registered for redaction (at most %d)", PD_LOG_SECRETS_MAX);
+        return -1;
+    }
+    char *copy = malloc(len);
+    if (!copy) {
+        pthread_rwlock_unlock(&g_secrets_lock);
+        pd_err_set(err, "out of memory registering a secret for redaction");
+        return -1;
+    }
+    memcpy(copy, value, len);
+    g_secrets[g_nsecrets++] = (struct secret){.value = copy, .len = len};
+    rebuild_first_bytes();
+    pthread_rwlock_unlock(&g_secrets_lock);
+    return 0;
+}
+
+void pd_log_secret_remove(const char *value, size_t len)
+{
+    pthread_rwlock_wrlock(&g_secrets_lock);
+    for (size_t i = 0; i < g_nsecrets; i++) {
+        if (g_secrets[i].len == len && memcmp(g_secrets[i].value, value, len) == 0) {
+            explicit_bzero(g_secrets[i].value, g_secrets[i].len);
+            free(g_secrets[i].value);
+            g_secrets[i] = g_secrets[--g_nsecrets];
+            break;
+        }
+    }
+    rebuild_first_bytes();
+    pthread_rwlock_unlock(&g_secrets_lock);
+}
+
+void pd_log_secret_clear(void)
+{
+    pthread_rwlock_wrlock(&g_secrets_lock);
+    for (size_t i = 0; i < g_nsecrets; i++) {
+        explicit_bzero(g_secrets[i].value, g_secrets[i].len);
+        free(g_secrets[i].value);
+    }
+    g_nsecrets = 0;
+    rebuild_first_bytes();
+    pthread_rwlock_unlock(&g_secrets_lock);
+}
+
+void pd_log_shutdown(void)
+{
+    pd_log_secret_clear();
+    pd_log_set_fd(2);
+}
+
+/* ---- formatting ---------------------------------------------------------------------------------- */
+
+struct out {
+    char *buf;
+    size_t cap; /* usable bytes, one reserved for NUL and one for the newline */
+    size_t len;
+    bool full;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    if (o->full)
+        return;
+    if (o->len + n > o->cap) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* Length of a valid UTF-8 sequence starting at s (1..4), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* Is a registered secret present at s? Returns its length or 0. Caller holds the read lock. */
+static size_t secret_at(const char *s, size_t n)
+{
+    if (!g_secret_first[(unsigned char)s[0]])
+        return 0;
+    for (size_t i = 0; i < g_nsecrets; i++) {
+        if (g_secrets[i].len <= n && memcmp(s, g_secrets[i].value, g_secrets[i].len) == 0)
+            return g_secrets[i].len;
+    }
+    return 0;
+}
+
+static void put_json_string(struct out *o, const char *s, size_t n, bool scrub)
+{
+    static const char hex[] = "0123456789abcdef";
+    put(o, "\"", 1);
+    size_t i = 0;
+    while (i < n && !o->full) {
+        size_t sl = scrub ? secret_at(s + i, n - i) : 0;
+        if (sl) {
+            puts_(o, REDACTED);
+            i += sl;
+            continue;
+        }
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            put(o, e, 2);
+            i++;
+        } else if (c == '\n') {
+            put(o, "\\n", 2);
+            i++;
+        } else if (c == '\r') {
+            put(o, "\\r", 2);
+            i++;
+        } else if (c == '\t') {
+            put(o, "\\t", 2);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            put(o, e, 6);
+            i++;
+        } else if (c < 0x80) {
+            put(o, (const char *)&s[i], 1);
+            i++;
+        } else {
+            size_t ul = utf8_len((const unsigned char *)s + i, n - i);
+            if (ul == 0) {
+                put(o, "\\ufffd", 6);
+                i++;
+            } else {
+                put(o, s + i, ul);
+                i += ul;
+            }
+        }
+    }
+    put(o, "\"", 1);
+}
+
+static void put_key(struct out *o, const char *key)
+{
+    put(o, ",", 1);
+    put_json_string(o, key ? key : "", key ? strlen(key) : 0, false);
+    put(o, ":", 1);
+}
+
+static void put_field(struct out *o, const struct pd_log_field *f, bool scrub)
+{
+    char num[64];
+    int n;
+    size_t before = o->len;
+    put_key(o, f->key);
+    switch (f->type) {
+    case PD_LF_STR:
+        if (f->v.s)
+            put_json_string(o, f->v.s, strlen(f->v.s), scrub);
+        else
+            puts_(o, "null");
+        break;
+    case PD_LF_STRN:
+        if (f->v.sn.p)
+            put_json_string(o, f->v.sn.p, f->v.sn.n, scrub);
+        else
+            puts_(o, "null");
+        break;
+    case PD_LF_INT:
+        n = snprintf(num, sizeof num, "%lld", f->v.i);
+        put(o, num, (size_t)n);
+        break;
+    case PD_LF_UINT:
+        n = snprintf(num, sizeof num, "%llu", f->v.u);
+        put(o, num, (size_t)n);
+        break;
+    case PD_LF_DOUBLE:
+        if (f->v.d != f->v.d || f->v.d > 1.7976931348623157e308 || f->v.d < -1.7976931348623157e308) {
+            puts_(o, "null"); /* JSON has no NaN/Infinity */
+        } else {
+            n = snprintf(num, sizeof num, "%.17g", f->v.d);
+            put(o, num, (size_t)n);
+        }
+        break;
+    case PD_LF_BOOL:
+        puts_(o, f->v.b ? "true" : "false");
+        break;
+    case PD_LF_SECRET:
+    default:
+        put_json_string(o, REDACTED, sizeof REDACTED - 1, false);
+        break;
+    }
+    if (o->full) {
+        /* Drop the field that did not fit and say so; the line stays valid JSON. */
+        o->len = before;
+        o->full = false;
+        static const char trunc[] = ",\"truncated\":true";
+        put(o, trunc, sizeof trunc - 1);
+        o->full = true;
+    }
+}
+
+size_t pd_log_format(char *buf, size_t cap, int64_t ts_usec, enum pd_log_level level,
+                     const char *component, const char *event, const struct pd_log_field *fields,
+                     size_t nfields)
+{
+    if (cap < 64) {
+        if (cap)
+            buf[0] = '\0';
+        return 0;
+    }
+    /* Reserve room for "}\n" and the NUL, and for the truncation marker. */
+    struct out o = {.buf = buf, .cap = cap - 3 - 20, .len = 0, .full = false};
+    time_t secs = (time_t)(ts_usec / 1000000);
+    long usec = (long)(ts_usec % 1000000);
+    if (usec < 0) {
+        usec += 1000000;
+        secs -= 1;
+    }
+    struct tm tm;
+    char ts[96];
+    if (!gmtime_r(&secs, &tm))
+        memset(&tm, 0, sizeof tm);
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
+    puts_(&o, "{\"ts\":\"");
+    puts_(&o, ts);
+    puts_(&o, "\",\"level\":\"");
+    puts_(&o, pd_log_level_name(level));
+    puts_(&o, "\",\"component\":");
+    put_json_string(&o, component ? component : "", component ? strlen(component) : 0, false);
+    puts_(&o, ",\"event\":");
+    put_json_string(&o, event ? event : "", event ? strlen(event) : 0, false);
+
+    pthread_rwlock_rdlock(&g_secrets_lock);
+    bool scrub = g_nsecrets > 0;
+    for (size_t i = 0; i < nfields && !o.full; i++)
+        put_field(&o, &fields[i], scrub);
+    pthread_rwlock_unlock(&g_secrets_lock);
+
+    /* The reserve guarantees room for the closing brace even after truncation. */
+    o.cap += 20;
+    o.full = false;
+    put(&o, "}\n", 2);
+    buf[o.len] = '\0';
+    return o.len;
+}
+
+void pd_log_emit(enum pd_log_level level, const char *component, const char *event,
+                 const struct pd_log_field *fields, size_t nfields)
+{
+    if (!pd_log_enabled(level))
+        return;
+    char line[LINE_MAX_BYTES];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t usec = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    size_t n = pd_log_format(line, sizeof line, usec, level, component, event, fields, nfields);
+    int fd = atomic_load(&g_fd);
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, line + off, n - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return; /* nowhere to report a logging failure */
+        }
+        off += (size_t)w;
+    }
+}
