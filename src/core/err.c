@@ -8,9 +8,16 @@ void pd_err_vset(struct pd_err *e, const char *fmt, va_list ap)
 {
     if (!e)
         return;
-    int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    /* Format into a scratch buffer first: the arguments may point into e->msg itself (for example
+     * pd_err_set(e, "reading config: %s", e->msg)), and vsnprintf with overlapping buffers is
+     * undefined. */
+    char tmp[PD_ERR_MAX];
+    int n = fmt ? vsnprintf(tmp, sizeof tmp, fmt, ap) : -1;
     if (n < 0)
-        snprintf(e->msg, sizeof e->msg, "unknown error (message formatting failed)");
+        snprintf(tmp, sizeof tmp, "unknown error (message formatting failed)");
+    size_t len = strnlen(tmp, sizeof tmp - 1);
+    memcpy(e->msg, tmp, len);
+    e->msg[len] = '\0';
 }
 
 void pd_err_set(struct pd_err *e, const char *fmt, ...)
@@ -23,7 +30,7 @@ void pd_err_set(struct pd_err *e, const char *fmt, ...)
 
 void pd_err_prefix(struct pd_err *e, const char *fmt, ...)
 {
-    if (!e)
+    if (!e || !fmt)
         return;
     char prefix[PD_ERR_MAX];
     char old[PD_ERR_MAX];
@@ -43,13 +50,15 @@ void pd_err_prefix(struct pd_err *e, const char *fmt, ...)
     size_t take = pl < cap ? pl : cap;
     memcpy(e->msg, prefix, take);
     pos = take;
+    /* Without room for the separator, the old text is left out rather than glued onto the prefix.
+     */
     if (pos + 2 <= cap) {
         memcpy(e->msg + pos, ": ", 2);
         pos += 2;
+        take = ol < cap - pos ? ol : cap - pos;
+        memcpy(e->msg + pos, old, take);
+        pos += take;
     }
-    take = ol < cap - pos ? ol : cap - pos;
-    memcpy(e->msg + pos, old, take);
-    pos += take;
     e->msg[pos] = '\0';
 }
 

@@ -1,17 +1,23 @@
 /*
  * log.c - structured JSON-lines logging (see log.h).
  *
- * A record is formatted into a stack buffer and written with one write(2), so concurrent writers on an
- * O_APPEND file never interleave inside a line. Secret scrubbing happens while a string value is escaped:
- * at each position we check whether a registered secret starts there, and if so emit "[redacted]" instead.
- * Registered secrets are few (credentials of one policy), so a linear check per byte is cheap compared with
- * the write; a reader-writer lock protects the table.
+ * A record is formatted into a stack buffer and written with one write(2), so concurrent writers on
+ * an O_APPEND file never interleave inside a line. On a pipe the kernel keeps a write whole only up
+ * to PIPE_BUF (4096) bytes: longer records (up to LINE_MAX_BYTES) can interleave with other writers
+ * when the pipe is full. Serialising all writers would take a lock across I/O, which this module
+ * refuses to do.
+ *
+ * Secret scrubbing happens while a string value is escaped:
+ * at each position we check whether a registered secret starts there, and if so emit "[redacted]"
+ * instead. Registered secrets are few (credentials of one policy), so a linear check per byte is
+ * cheap compared with the write; a reader-writer lock protects the table.
  */
 #include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,9 +37,13 @@ struct secret {
 
 /* Module state. */
 static _Atomic int g_level = PD_LOG_INFO;
-static _Atomic int g_fd = 2;
+/* g_fd and g_owned_fd are guarded by g_fd_lock: writers of records hold it for reading across
+ * write(2), so a replaced descriptor is closed only once no record is being written to it
+ * (otherwise a record could go to whatever file or socket reused the number). Readers never wait
+ * for each other; reconfiguration waits for in-flight writes. */
+static int g_fd = 2;
 static int g_owned_fd = -1;
-static pthread_mutex_t g_fd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t g_fd_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_rwlock_t g_secrets_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct secret g_secrets[PD_LOG_SECRETS_MAX];
 static size_t g_nsecrets;
@@ -65,7 +75,7 @@ const char *pd_log_level_name(enum pd_log_level level)
 
 bool pd_log_level_parse(const char *s, enum pd_log_level *out)
 {
-    if (!s)
+    if (!s || !out)
         return false;
     for (int i = 0; i <= PD_LOG_OFF; i++) {
         if (strcasecmp(s, level_names[i]) == 0) {
@@ -82,27 +92,34 @@ bool pd_log_level_parse(const char *s, enum pd_log_level *out)
 
 void pd_log_set_fd(int fd)
 {
-    pthread_mutex_lock(&g_fd_lock);
-    atomic_store(&g_fd, fd);
+    int old = -1;
+    pthread_rwlock_wrlock(&g_fd_lock);
+    g_fd = fd;
     if (g_owned_fd >= 0 && g_owned_fd != fd) {
-        close(g_owned_fd);
+        old = g_owned_fd;
         g_owned_fd = -1;
     }
-    pthread_mutex_unlock(&g_fd_lock);
+    pthread_rwlock_unlock(&g_fd_lock);
+    if (old >= 0)
+        close(old);
 }
 
 int pd_log_open_file(const char *path, struct pd_err *err)
 {
+    if (!path) {
+        pd_err_set(err, "cannot open log file: no path given");
+        return -1;
+    }
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
     if (fd < 0) {
         pd_err_set(err, "cannot open log file '%s': %s", path, strerror(errno));
         return -1;
     }
-    pthread_mutex_lock(&g_fd_lock);
+    pthread_rwlock_wrlock(&g_fd_lock);
     int old = g_owned_fd;
-    atomic_store(&g_fd, fd);
+    g_fd = fd;
     g_owned_fd = fd;
-    pthread_mutex_unlock(&g_fd_lock);
+    pthread_rwlock_unlock(&g_fd_lock);
     if (old >= 0)
         close(old);
     return 0;
@@ -148,6 +165,8 @@ int pd_log_secret_add(const char *value, size_t len, struct pd_err *err)
 
 void pd_log_secret_remove(const char *value, size_t len)
 {
+    if (!value)
+        return;
     pthread_rwlock_wrlock(&g_secrets_lock);
     for (size_t i = 0; i < g_nsecrets; i++) {
         if (g_secrets[i].len == len && memcmp(g_secrets[i].value, value, len) == 0) {
@@ -238,29 +257,65 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
-/* Is a registered secret present at s? Returns its length or 0. Caller holds the read lock. */
+/*
+ * Length of the longest registered secret that starts at s, or 0. The longest, so that a secret
+ * which is a prefix of another cannot let the rest of the longer one through. Caller holds the read
+ * lock.
+ */
 static size_t secret_at(const char *s, size_t n)
 {
     if (!g_secret_first[(unsigned char)s[0]])
         return 0;
+    size_t best = 0;
     for (size_t i = 0; i < g_nsecrets; i++) {
-        if (g_secrets[i].len <= n && memcmp(s, g_secrets[i].value, g_secrets[i].len) == 0)
-            return g_secrets[i].len;
+        if (g_secrets[i].len > best && g_secrets[i].len <= n &&
+            memcmp(s, g_secrets[i].value, g_secrets[i].len) == 0)
+            best = g_secrets[i].len;
     }
-    return 0;
+    return best;
 }
 
+/* Does a secret start strictly inside the multi-byte character s[0..len)? */
+static bool secret_inside(const char *s, size_t len, size_t n)
+{
+    for (size_t j = 1; j < len; j++) {
+        if (secret_at(s + j, n - j))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Write s as a JSON string. Each escape, character and "[redacted]" is written whole or not at all,
+ * and one byte stays reserved for the closing quote, so the string is always closed: when the value
+ * does not fit, it is cut at a character boundary and o->full is set (callers decide whether to
+ * keep the cut value). Scrubbing: every byte covered by an occurrence of a registered secret is
+ * hidden, including overlapping occurrences (of one secret or of several); each maximal run of
+ * overlapping occurrences prints one
+ * "[redacted]".
+ */
 static void put_json_string(struct out *o, const char *s, size_t n, bool scrub)
 {
     static const char hex[] = "0123456789abcdef";
-    put(o, "\"", 1);
+    if (o->full || o->len + 2 > o->cap) {
+        o->full = true;
+        return;
+    }
+    o->buf[o->len++] = '"';
+    o->cap--; /* the closing quote */
+    size_t red_end = 0; /* bytes before red_end belong to the current redacted run */
     size_t i = 0;
     while (i < n && !o->full) {
-        size_t sl = scrub ? secret_at(s + i, n - i) : 0;
-        if (sl) {
-            puts_(o, REDACTED);
-            i += sl;
-            continue;
+        if (scrub) {
+            size_t sl = secret_at(s + i, n - i);
+            if (sl || i < red_end) {
+                if (sl && i >= red_end)
+                    puts_(o, REDACTED);
+                if (i + sl > red_end)
+                    red_end = i + sl;
+                i++; /* keep looking for occurrences that extend the run */
+                continue;
+            }
         }
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
@@ -285,7 +340,7 @@ static void put_json_string(struct out *o, const char *s, size_t n, bool scrub)
             i++;
         } else {
             size_t ul = utf8_len((const unsigned char *)s + i, n - i);
-            if (ul == 0) {
+            if (ul == 0 || (scrub && secret_inside(s + i, ul, n - i))) {
                 put(o, "\\ufffd", 6);
                 i++;
             } else {
@@ -294,7 +349,8 @@ static void put_json_string(struct out *o, const char *s, size_t n, bool scrub)
             }
         }
     }
-    put(o, "\"", 1);
+    o->cap++;
+    o->buf[o->len++] = '"';
 }
 
 static void put_key(struct out *o, const char *key)
@@ -302,6 +358,24 @@ static void put_key(struct out *o, const char *key)
     put(o, ",", 1);
     put_json_string(o, key ? key : "", key ? strlen(key) : 0, false);
     put(o, ":", 1);
+}
+
+#define TRUNC_MARK ",\"truncated\":true"
+#define TRUNC_RESERVE (sizeof TRUNC_MARK - 1)
+#define TAIL_RESERVE 3 /* "}\n" and the NUL */
+/* Smallest buffer that holds the fixed part of a record with empty component and event, plus
+ * reserves. */
+#define FORMAT_MIN_CAP 128
+
+/* Append the truncation marker into the space reserved for it and leave the record closed to
+ * fields. */
+static void put_truncated(struct out *o)
+{
+    o->full = false;
+    o->cap += TRUNC_RESERVE;
+    put(o, TRUNC_MARK, TRUNC_RESERVE);
+    o->cap -= TRUNC_RESERVE;
+    o->full = true;
 }
 
 static void put_field(struct out *o, const struct pd_log_field *f, bool scrub)
@@ -332,7 +406,7 @@ static void put_field(struct out *o, const struct pd_log_field *f, bool scrub)
         put(o, num, (size_t)n);
         break;
     case PD_LF_DOUBLE:
-        if (f->v.d != f->v.d || f->v.d > 1.7976931348623157e308 || f->v.d < -1.7976931348623157e308) {
+        if (!isfinite(f->v.d)) {
             puts_(o, "null"); /* JSON has no NaN/Infinity */
         } else {
             n = snprintf(num, sizeof num, "%.17g", f->v.d);
@@ -350,10 +424,7 @@ static void put_field(struct out *o, const struct pd_log_field *f, bool scrub)
     if (o->full) {
         /* Drop the field that did not fit and say so; the line stays valid JSON. */
         o->len = before;
-        o->full = false;
-        static const char trunc[] = ",\"truncated\":true";
-        put(o, trunc, sizeof trunc - 1);
-        o->full = true;
+        put_truncated(o);
     }
 }
 
@@ -361,13 +432,14 @@ size_t pd_log_format(char *buf, size_t cap, int64_t ts_usec, enum pd_log_level l
                      const char *component, const char *event, const struct pd_log_field *fields,
                      size_t nfields)
 {
-    if (cap < 64) {
+    if (cap < FORMAT_MIN_CAP) {
         if (cap)
             buf[0] = '\0';
         return 0;
     }
-    /* Reserve room for "}\n" and the NUL, and for the truncation marker. */
-    struct out o = {.buf = buf, .cap = cap - 3 - 20, .len = 0, .full = false};
+    /* Reserve room for "}\n", the NUL and the truncation marker: the record can always be closed.
+     */
+    struct out o = {.buf = buf, .cap = cap - TAIL_RESERVE - TRUNC_RESERVE, .len = 0, .full = false};
     time_t secs = (time_t)(ts_usec / 1000000);
     long usec = (long)(ts_usec % 1000000);
     if (usec < 0) {
@@ -378,16 +450,29 @@ size_t pd_log_format(char *buf, size_t cap, int64_t ts_usec, enum pd_log_level l
     char ts[96];
     if (!gmtime_r(&secs, &tm))
         memset(&tm, 0, sizeof tm);
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
+    int tl = snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
+    if (tl < 0 || tl > 27) /* years beyond 9999: keep the fixed width the minimum cap relies on */
+        snprintf(ts, sizeof ts, "0000-00-00T00:00:00.000000Z");
     puts_(&o, "{\"ts\":\"");
     puts_(&o, ts);
     puts_(&o, "\",\"level\":\"");
     puts_(&o, pd_log_level_name(level));
     puts_(&o, "\",\"component\":");
+    /* Long component or event names are cut (not dropped) so the mandatory keys always exist. */
+    static const char event_key[] = ",\"event\":";
+    size_t full_cap = o.cap;
+    o.cap = o.len +
+            (full_cap - o.len - (sizeof event_key - 1)) / 2; /* at most half is the component's */
     put_json_string(&o, component ? component : "", component ? strlen(component) : 0, false);
-    puts_(&o, ",\"event\":");
+    bool truncated = o.full;
+    o.cap = full_cap;
+    o.full = false;
+    puts_(&o, event_key);
     put_json_string(&o, event ? event : "", event ? strlen(event) : 0, false);
+    truncated = truncated || o.full;
+    if (truncated)
+        put_truncated(&o);
 
     pthread_rwlock_rdlock(&g_secrets_lock);
     bool scrub = g_nsecrets > 0;
@@ -395,8 +480,8 @@ size_t pd_log_format(char *buf, size_t cap, int64_t ts_usec, enum pd_log_level l
         put_field(&o, &fields[i], scrub);
     pthread_rwlock_unlock(&g_secrets_lock);
 
-    /* The reserve guarantees room for the closing brace even after truncation. */
-    o.cap += 20;
+    /* The reserves guarantee room for the closing brace and newline even after truncation. */
+    o.cap = cap - 1;
     o.full = false;
     put(&o, "}\n", 2);
     buf[o.len] = '\0';
@@ -413,15 +498,19 @@ void pd_log_emit(enum pd_log_level level, const char *component, const char *eve
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t usec = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
     size_t n = pd_log_format(line, sizeof line, usec, level, component, event, fields, nfields);
-    int fd = atomic_load(&g_fd);
+    int saved_errno = errno; /* logging must not disturb the caller's errno */
+    pthread_rwlock_rdlock(&g_fd_lock);
+    int fd = g_fd;
     size_t off = 0;
     while (off < n) {
         ssize_t w = write(fd, line + off, n - off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return; /* nowhere to report a logging failure */
+            break; /* nowhere to report a logging failure */
         }
         off += (size_t)w;
     }
+    pthread_rwlock_unlock(&g_fd_lock);
+    errno = saved_errno;
 }
