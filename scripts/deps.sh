@@ -12,7 +12,8 @@ PKGS=(
     libcurl4-openssl-dev libsqlite3-dev libpq-dev
     # unit and black-box tests
     libcmocka-dev python3 python3-pytest python3-requests
-    # tools the tests drive
+    # static analysis and tools the tests drive
+    cppcheck
     curl openssl iproute2 procps
 )
 

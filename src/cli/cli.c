@@ -17,6 +17,8 @@
 static const struct pd_cmd commands[] = {
     {"help", "show this help, or a command's help (paddock help COMMAND)", pd_cmd_help},
     {"version", "print the version", pd_cmd_version},
+    {"inspect-host", "show how Paddock reads a host: canonical form, IP spellings, address classes",
+     pd_cmd_inspect_host},
 };
 
 static const size_t ncommands = sizeof commands / sizeof commands[0];
