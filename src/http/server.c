@@ -36,6 +36,7 @@ struct pd_http_server {
     const struct pd_router *router;
     struct pd_loop_service ops;
     _Atomic size_t nconns;
+    struct pd_http_server_series series; /* metrics children of this server (no-ops without metrics) */
 };
 
 /* Per-worker state of one server. */
@@ -316,6 +317,20 @@ static void log_request(struct conn *c, int status)
            PD_LUINT("duration_us", us), PD_LUINT("worker", pd_worker_index(c->hw->w)));
 }
 
+
+static void count_response(struct conn *c, int status)
+{
+    const struct pd_http_server_series *series = &c->hw->srv->series;
+    if (!series->m)
+        return;
+    if (!c->have_req) {
+        pd_http_metrics_response(series, "NONE", status, -1);
+        return;
+    }
+    enum pd_http_method m = c->preq.method;
+    double seconds = (double)(uv_hrtime() - c->t_start) / 1e9;
+    pd_http_metrics_response(series, m == PD_HTTP_M_UNKNOWN ? "OTHER" : pd_http_method_name(m), status, seconds);
+}
 
 static void error_reply(struct conn *c, int status, const char *detail)
 {
@@ -699,6 +714,7 @@ static int respond(struct conn *c, int status, const char *ctype, char *body, si
     c->close_after = close;
     if (c->have_req)
         log_request(c, status);
+    count_response(c, status);
     uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hl), uv_buf_init(body, (unsigned)len)};
     c->state = CS_WRITE;
     timer_arm(c, ccfg(c)->write_timeout_ms);
@@ -943,6 +959,11 @@ static void svc_force_close(struct pd_worker *w, void *svc, void *state)
 
 /* ---------------------------------------------------------------- server object */
 
+static double connections_gauge(void *arg)
+{
+    return (double)atomic_load(&((struct pd_http_server *)arg)->nconns);
+}
+
 struct pd_http_server *pd_http_server_new(const struct pd_http_server_config *cfg, const struct pd_router *router,
                                           struct pd_err *err)
 {
@@ -976,6 +997,7 @@ struct pd_http_server *pd_http_server_new(const struct pd_http_server_config *cf
     s->cfg = c;
     s->router = router;
     atomic_init(&s->nconns, 0);
+    pd_http_metrics_bind(c.metrics, c.component, connections_gauge, s, &s->series);
     s->ops = (struct pd_loop_service){
         .name = "http",
         .worker_init = svc_worker_init,
@@ -989,6 +1011,8 @@ struct pd_http_server *pd_http_server_new(const struct pd_http_server_config *cf
 
 void pd_http_server_free(struct pd_http_server *s)
 {
+    if (s && s->series.connections)
+        pd_metric_gauge_set_fn(s->series.connections, NULL, NULL); /* the registry may outlive us */
     free(s);
 }
 

@@ -49,6 +49,7 @@
 #include "core/slice.h"
 #include "http/parse.h"
 #include "http/router.h"
+#include "http/server_metrics.h"
 
 /* Timeouts of 0 disable that phase's timer (not recommended for header_timeout_ms: it is the slowloris
  * defence). The shutdown grace period is the loop's: pd_loop_config.shutdown_grace_ms (core/loop.h). */
@@ -61,7 +62,8 @@ struct pd_http_server_config {
     unsigned write_timeout_ms;    /* default 30000 */
     unsigned linger_ms;           /* default 2000 */
     unsigned max_connections;     /* per process; default 1024 */
-    const char *component;        /* log component; default "http" */
+    const char *component;        /* log component and metrics `server` label; default "http" */
+    struct pd_http_metrics *metrics; /* optional (borrowed, outlives the server): http/server_metrics.h */
 };
 
 void pd_http_server_config_init(struct pd_http_server_config *c);

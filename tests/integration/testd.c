@@ -8,6 +8,7 @@
  *   GET  /slow?ms=N     {"slept_ms":N} after N ms (deferred reply on a uv timer; abort stops the timer)
  *   GET  /items/{id}    {"id": id}
  *   GET  /error         500 {"detail": ...}
+ *   GET  /metrics       Prometheus text: the server's own paddock_http_* metrics
  *
  * Exit status: 0 after a shutdown, 1 when startup fails, 2 on a usage error.
  */
@@ -23,6 +24,7 @@
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "http/server.h"
 
 #define MAX_SPECS PD_LOOP_MAX_LISTENERS
@@ -33,6 +35,21 @@ static void h_healthz(struct pd_http_ctx *ctx, const struct pd_http_req *req, vo
     (void)req;
     (void)user;
     pd_http_reply_json(ctx, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void h_metrics(struct pd_http_ctx *ctx, const struct pd_http_req *req, void *user)
+{
+    (void)req;
+    struct pd_metrics_buf b;
+    struct pd_err err;
+    pd_metrics_buf_init(&b, 0);
+    if (pd_metrics_render(user, &b, &err) != 0) {
+        pd_metrics_buf_free(&b);
+        pd_http_reply_error(ctx, 500, "rendering metrics failed: %s", err.msg);
+        return;
+    }
+    pd_http_reply(ctx, 200, PD_METRICS_CONTENT_TYPE, b.data, b.len);
+    pd_metrics_buf_free(&b);
 }
 
 static json_t *str_or_null(struct pd_slice s)
@@ -255,6 +272,8 @@ int main(int argc, char **argv)
         return 1;
 
     int status = 1;
+    struct pd_metrics *reg = pd_metrics_new(&err);
+    struct pd_http_metrics *hm = reg ? pd_http_metrics_new(reg, &err) : NULL;
     struct pd_router *router = pd_router_new();
     struct pd_http_server *srv = NULL;
     struct pd_loop *loop = NULL;
@@ -263,11 +282,13 @@ int main(int argc, char **argv)
         pd_router_add(router, "POST", "/echo", h_echo, NULL, &err) ||
         pd_router_add(router, "GET", "/slow", h_slow, NULL, &err) ||
         pd_router_add(router, "GET", "/items/{id}", h_item, NULL, &err) ||
-        pd_router_add(router, "GET", "/error", h_error, NULL, &err)) {
+        pd_router_add(router, "GET", "/error", h_error, NULL, &err) ||
+        !hm || pd_router_add(router, "GET", "/metrics", h_metrics, reg, &err)) {
         if (!router)
             pd_err_set(&err, "out of memory");
         goto out;
     }
+    hc.metrics = hm;
     srv = pd_http_server_new(&hc, router, &err);
     if (!srv)
         goto out;
@@ -295,6 +316,8 @@ out:
     pd_loop_free(loop);
     pd_http_server_free(srv);
     pd_router_free(router);
+    pd_http_metrics_free(hm);
+    pd_metrics_free(reg);
     pd_log_shutdown();
     return status;
 }
