@@ -1,6 +1,7 @@
 /* config.c - see config.h: the document, its location table, file reading, format choice,
  * accessors. */
 #include "core/config.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -258,38 +259,7 @@ void pd_cfg_set_root(struct pd_config_doc *doc, json_t *root, struct pd_config_l
 
 bool pd_cfg_utf8_valid(const char *str, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t w;
-        uint32_t cp;
-        uint32_t lo;
-        if (c >= 0xC2 && c <= 0xDF) {
-            w = 2, cp = c & 0x1F, lo = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            w = 3, cp = c & 0x0F, lo = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            w = 4, cp = c & 0x07, lo = 0x10000;
-        } else {
-            return false;
-        }
-        if (n - i < w)
-            return false;
-        for (size_t k = 1; k < w; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if (cp < lo || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += w;
-    }
-    return true;
+    return pd_utf8_valid(str, n);
 }
 
 int pd_cfg_strtod(const char *s, size_t n, double *out, bool *oom)

@@ -13,6 +13,7 @@
  * cheap compared with the write; a reader-writer lock protects the table.
  */
 #include "core/log.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -224,39 +225,6 @@ static void puts_(struct out *o, const char *s)
     put(o, s, strlen(s));
 }
 
-/* Length of a valid UTF-8 sequence starting at s (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /*
  * Length of the longest registered secret that starts at s, or 0. The longest, so that a secret
  * which is a prefix of another cannot let the rest of the longer one through. Caller holds the read
@@ -339,7 +307,7 @@ static void put_json_string(struct out *o, const char *s, size_t n, bool scrub)
             put(o, (const char *)&s[i], 1);
             i++;
         } else {
-            size_t ul = utf8_len((const unsigned char *)s + i, n - i);
+            size_t ul = pd_utf8_seq_len((const unsigned char *)s + i, n - i);
             if (ul == 0 || (scrub && secret_inside(s + i, ul, n - i))) {
                 put(o, "\\ufffd", 6);
                 i++;

@@ -14,6 +14,7 @@
  * at render time).
  */
 #include "core/metrics.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -115,50 +116,6 @@ static char *dup_str(const char *s)
     return d;
 }
 
-/* Length of a valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-static bool valid_utf8(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t l = utf8_len((const unsigned char *)s + i, n - i);
-        if (l == 0)
-            return false;
-        i += l;
-    }
-    return true;
-}
-
 /*
  * Append the normalised form of v to key[*len..]: valid UTF-8 is copied, each invalid byte becomes
  * U+FFFD, and the value stops at the last whole character that fits in PD_METRICS_LABEL_VALUE_MAX
@@ -170,7 +127,7 @@ static void normalise_value(const char *v, char *key, size_t *len)
     size_t start = *len;
     size_t n = strlen(v);
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_len((const unsigned char *)v + i, n - i);
+        size_t l = pd_utf8_seq_len((const unsigned char *)v + i, n - i);
         const char *src = l ? v + i : repl;
         size_t out = l ? l : 3;
         if (*len - start + out > PD_METRICS_LABEL_VALUE_MAX)
@@ -224,7 +181,7 @@ static int validate_opts(enum pd_metric_type type, const struct pd_metric_opts *
         return -1;
     }
     size_t hl = strlen(o->help);
-    if (hl > PD_METRICS_HELP_MAX || !valid_utf8(o->help, hl)) {
+    if (hl > PD_METRICS_HELP_MAX || !pd_utf8_valid(o->help, hl)) {
         pd_err_set(err, "HELP text of metric '%s' must be valid UTF-8 of at most %d bytes", o->name,
                    PD_METRICS_HELP_MAX);
         return -1;

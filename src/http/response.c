@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "http/server.h"
+#include "core/utf8.h"
 
 size_t pd_http_format_date(time_t t, char *out, size_t cap)
 {
@@ -101,42 +102,6 @@ size_t pd_http_format_head(const struct pd_http_head *h, char *out, size_t cap)
     return pos + 2;
 }
 
-/* Length of a valid UTF-8 sequence starting at s (at most n bytes), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1fu;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0fu;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07u;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 char *pd_http_detail_json(const char *msg, size_t *len)
 {
     if (!msg)
@@ -173,7 +138,7 @@ char *pd_http_detail_json(const char *msg, size_t *len)
             }
             i++;
         } else {
-            size_t l = utf8_len(s + i, n - i);
+            size_t l = pd_utf8_seq_len(s + i, n - i);
             if (l == 0) {
                 out[o++] = '?';
                 i++;
