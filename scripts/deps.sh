@@ -14,7 +14,7 @@ PKGS=(
     libcmocka-dev python3 python3-pytest python3-requests
     # static analysis and tools the tests drive
     cppcheck
-    curl openssl iproute2 procps
+    binutils curl openssl iproute2 procps
 )
 
 missing=()
