@@ -83,7 +83,7 @@ struct pd_http_header {
 };
 
 struct pd_http_error {
-    int status;         /* HTTP status to answer with: 400, 414, 431, 501, 505 (502 for bad responses) */
+    int status;         /* HTTP status to answer with: 400, 414, 417, 431, 501, 505 (502 for bad responses) */
     const char *reason; /* static English text naming what was wrong and what is expected */
     size_t offset;      /* byte offset in the buffer where the problem was found */
 };
@@ -177,13 +177,14 @@ const char *pd_http_status_reason(int status);          /* "Not Found"...; "Unkn
 
 /*
  * Chunked transfer-coding decoder (RFC 9112 section 7.1), incremental, zero-copy.
- * Strict: chunk-size is 1..16 hex digits without overflow; chunk extensions must be
- * ;token[=token|quoted-string] and are skipped (at most 1024 bytes per chunk line); CRLF exactly; trailer
- * fields are validated like header fields (at most 64 fields, 8192 bytes) and then discarded.
+ * Strict: chunk-size is 1..16 hex digits with a value of at most INT64_MAX; chunk extensions must be
+ * ";" OWS token ["=" (token / quoted-string)], no other whitespace, and are skipped (at most 1024 bytes
+ * per chunk line); CRLF exactly; trailer fields are validated like header fields (at most 64 fields,
+ * 8192 bytes) and then discarded.
  */
 enum pd_http_chunk_status {
     PD_HTTP_CHUNK_NEED_MORE = 0, /* all input consumed, body not finished */
-    PD_HTTP_CHUNK_DATA = 1,      /* *data/*data_len is a span of body bytes inside the input */
+    PD_HTTP_CHUNK_DATA = 1,      /* *data, *data_len: a span of body bytes inside the input */
     PD_HTTP_CHUNK_DONE = 2,      /* last chunk and trailers complete; *consumed ends the message */
     PD_HTTP_CHUNK_ERROR = -1,    /* err filled (status 400, or 502 when decoding a response) */
 };
