@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 ASAN=${ASAN:-build-asan}
-FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 PYTEST=(/usr/bin/python3 -m pytest -q -p no:cacheprovider)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -37,7 +37,7 @@ blackbox() { PADDOCK_BUILD_DIR="$PWD/$1" "${PYTEST[@]}" tests/integration; }
 fuzz_smoke() {
     local any=0 rc=0
     for f in "$ASAN"/tests/fuzz/fuzz_*; do
-        [ -x "$f" ] || continue
+        [ -f "$f" ] && [ -x "$f" ] || continue
         any=1
         local name; name=$(basename "$f")
         local work; work=$(mktemp -d)
