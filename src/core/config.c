@@ -118,8 +118,9 @@ static void index_entry(struct pd_config_doc *doc, uint32_t idx)
     if (e->node && !is_shared(e->node))
         index_insert(doc->by_node, doc->n_slots, mix64((uint64_t)(uintptr_t)e->node), idx + 1);
     bool has_key = e->key_off != NO_KEY;
-    uint64_t h = child_hash(e->parent, has_key ? doc->keys + e->key_off : NULL, e->key_len, has_key,
-                            e->index);
+    /* Only empty keys seen: no key bytes were ever stored, and NULL + 0 is undefined behaviour. */
+    const char *key = !has_key ? NULL : doc->keys ? doc->keys + e->key_off : "";
+    uint64_t h = child_hash(e->parent, key, e->key_len, has_key, e->index);
     index_insert(doc->by_child, doc->n_slots, h, idx + 1);
 }
 

@@ -1268,6 +1268,28 @@ static void test_allocation_failures(void **state)
     alloc_budget = -1;
 }
 
+/* Regression (fuzz_config): a document whose only keys are empty stores no key bytes at all, and the
+ * position index must not do pointer arithmetic on that missing buffer (UBSan: NULL + 0). */
+static void test_only_empty_keys(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        enum pd_config_format fmt;
+    } docs[] = {{"{\"\": 1}", PD_CONFIG_JSON}, {"\"\": 1\n", PD_CONFIG_YAML}};
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        struct pd_err err = {{0}};
+        struct pd_config_doc *doc =
+            pd_config_load_buffer("t", docs[i].text, strlen(docs[i].text), docs[i].fmt, &err);
+        assert_non_null(doc);
+        struct pd_config_loc vloc, kloc;
+        assert_true(pd_config_locate_member(doc, pd_config_root(doc), "", &vloc, &kloc));
+        assert_int_equal(kloc.line, 1);
+        assert_int_equal(json_integer_value(json_object_get(pd_config_root(doc), "")), 1);
+        pd_config_doc_free(doc);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1297,6 +1319,7 @@ int main(void)
         cmocka_unit_test(test_schema_bugs_reported),
         cmocka_unit_test(test_schema_fill_defaults),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_only_empty_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
