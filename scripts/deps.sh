@@ -2,6 +2,7 @@
 # Install the Debian 12 packages that building, testing and the demo need.
 # The one package list for `make demo`, `make test` and .ci/run: add a package here, nowhere else.
 # Idempotent and quiet when everything is present; needs root only when something is missing.
+# `deps.sh --bench` adds what the benchmarks under bench/ need (peers to compare against).
 set -euo pipefail
 
 PKGS=(
@@ -16,6 +17,12 @@ PKGS=(
     cppcheck
     binutils curl openssl iproute2 procps
 )
+if [ "${1:-}" = "--bench" ]; then
+    PKGS+=(libhttp-parser-dev)
+elif [ $# -gt 0 ]; then
+    echo "deps.sh: unknown argument '$1' (expected nothing or --bench)" >&2
+    exit 2
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
