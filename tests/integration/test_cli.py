@@ -67,3 +67,36 @@ def test_version_takes_no_arguments(paddock):
     r = run(paddock, "version", "extra")
     assert r.returncode == 2
     assert "takes no arguments" in r.stderr
+
+
+def test_help_lists_inspect_host_and_its_help(paddock):
+    assert "\n  inspect-host " in run(paddock, "--help").stdout
+    r = run(paddock, "help", "inspect-host")
+    assert r.returncode == 0
+    assert r.stdout.startswith("usage: paddock inspect-host")
+
+
+def test_help_for_unknown_command(paddock):
+    r = run(paddock, "help", "frobnicate")
+    assert r.returncode == 2
+    assert "unknown command 'frobnicate'" in r.stderr
+
+
+def test_log_file_unwritable_names_the_path(paddock, tmp_path):
+    bad = tmp_path / "no-such-dir" / "paddock.log"
+    r = run(paddock, "--log-file", str(bad), "version")
+    assert r.returncode == 1
+    assert str(bad) in r.stderr and "No such file or directory" in r.stderr
+    assert r.stdout == ""
+
+
+def test_bad_log_level_from_environment(paddock):
+    r = subprocess.run([paddock, "version"], capture_output=True, text=True, timeout=IO_TIMEOUT,
+                       env={"PADDOCK_LOG_LEVEL": "loud", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2
+    assert "PADDOCK_LOG_LEVEL='loud'" in r.stderr
+
+
+def test_option_equals_form(paddock):
+    r = run(paddock, "--log-level=error", "version")
+    assert r.returncode == 0 and r.stdout.startswith("paddock ")
