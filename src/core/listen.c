@@ -30,10 +30,25 @@ static bool parse_uint(const char *s, size_t n, unsigned long max, unsigned long
     return true;
 }
 
+/* Offset of the first byte that is not printable ASCII (so error messages can quote the rest), or -1. */
+static long first_unprintable(const char *s)
+{
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return (long)(p - s);
+    return -1;
+}
+
 int pd_listen_spec_parse(const char *text, struct pd_listen_spec *out, struct pd_err *err)
 {
     if (!text || !*text) {
         pd_err_set(err, "empty listen address (expected ADDR:PORT or [IPV6]:PORT)");
+        return -1;
+    }
+    long bad = first_unprintable(text);
+    if (bad >= 0) {
+        pd_err_set(err, "listen address has a space, control or non-ASCII byte at offset %ld (expected ADDR:PORT "
+                   "or [IPV6]:PORT)", bad);
         return -1;
     }
     memset(out, 0, sizeof *out);
@@ -154,7 +169,11 @@ int pd_listen_spec_fd(const char *text, struct pd_listen_spec *out, struct pd_er
 {
     unsigned long fd;
     if (!text || !parse_uint(text, strlen(text), 0x7fffffffUL, &fd)) {
-        pd_err_set(err, "listen fd '%.40s' is not a decimal file descriptor number", text ? text : "");
+        if (text && first_unprintable(text) >= 0)
+            pd_err_set(err, "listen fd is not a decimal file descriptor number (it has a space, control or "
+                       "non-ASCII byte)");
+        else
+            pd_err_set(err, "listen fd '%.40s' is not a decimal file descriptor number", text ? text : "");
         return -1;
     }
     if (pd_listen_check_fd((int)fd, err) != 0)

@@ -34,6 +34,7 @@
 struct secret {
     char *value;
     size_t len;
+    unsigned refs; /* registrations of this value; removed when the last one is */
 };
 
 /* Module state. */
@@ -142,6 +143,7 @@ int pd_log_secret_add(const char *value, size_t len, struct pd_err *err)
     pthread_rwlock_wrlock(&g_secrets_lock);
     for (size_t i = 0; i < g_nsecrets; i++) {
         if (g_secrets[i].len == len && memcmp(g_secrets[i].value, value, len) == 0) {
+            g_secrets[i].refs++; /* same value registered again: removed after as many removals */
             pthread_rwlock_unlock(&g_secrets_lock);
             return 0;
         }
@@ -158,7 +160,7 @@ int pd_log_secret_add(const char *value, size_t len, struct pd_err *err)
         return -1;
     }
     memcpy(copy, value, len);
-    g_secrets[g_nsecrets++] = (struct secret){.value = copy, .len = len};
+    g_secrets[g_nsecrets++] = (struct secret){.value = copy, .len = len, .refs = 1};
     rebuild_first_bytes();
     pthread_rwlock_unlock(&g_secrets_lock);
     return 0;
@@ -171,6 +173,8 @@ void pd_log_secret_remove(const char *value, size_t len)
     pthread_rwlock_wrlock(&g_secrets_lock);
     for (size_t i = 0; i < g_nsecrets; i++) {
         if (g_secrets[i].len == len && memcmp(g_secrets[i].value, value, len) == 0) {
+            if (--g_secrets[i].refs > 0)
+                break;
             explicit_bzero(g_secrets[i].value, g_secrets[i].len);
             free(g_secrets[i].value);
             g_secrets[i] = g_secrets[--g_nsecrets];

@@ -7,8 +7,10 @@
  *
  * Secrets: a field made with PD_LSECRET() prints "[redacted]" whatever its value. Independently, any value
  * registered with pd_log_secret_add() is replaced by "[redacted]" wherever it appears inside any string field
- * (defence in depth: an upstream error message that echoes a credential is scrubbed too). Registered copies
- * are wiped on removal and at pd_log_shutdown().
+ * (defence in depth: an upstream error message that echoes a credential is scrubbed too). Registrations are
+ * counted per value: a value added twice (two policies holding the same credential across a reload) stays
+ * scrubbed until it has been removed twice. Registered copies are wiped on final removal and at
+ * pd_log_shutdown().
  *
  * Threads: pd_log() may be called from any thread. Configuration calls (pd_log_set_*) are meant for startup
  * but are safe at any time. The module owns the output fd it opened with pd_log_open_file().

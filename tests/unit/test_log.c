@@ -295,7 +295,7 @@ static void test_registered_secret_scrubbed(void **state)
     struct pd_err err = {{0}};
     const char *s = "hunter2-secret";
     assert_int_equal(pd_log_secret_add(s, strlen(s), &err), 0);
-    assert_int_equal(pd_log_secret_add(s, strlen(s), &err), 0); /* adding twice is harmless */
+    assert_int_equal(pd_log_secret_add(s, strlen(s), &err), 0); /* a second registration is counted */
     CHECK(",\"msg\":\"auth failed for [redacted] at upstream\"",
           PD_LSTR("msg", "auth failed for hunter2-secret at upstream"));
     CHECK(",\"whole\":\"[redacted]\",\"twice\":\"[redacted]/[redacted]\"", PD_LSTR("whole", s),
@@ -320,11 +320,22 @@ static void test_registered_secret_scrubbed(void **state)
     assert_valid_json(text);
     free(text);
 
-    /* Removal stops scrubbing. */
+    /* Removal stops scrubbing once every registration is removed. */
+    pd_log_secret_remove(s, strlen(s));
+    CHECK(",\"msg\":\"[redacted]\"", PD_LSTR("msg", "hunter2-secret"));
     pd_log_secret_remove(s, strlen(s));
     CHECK(",\"msg\":\"hunter2-secret\"", PD_LSTR("msg", "hunter2-secret"));
     pd_log_secret_remove(s, strlen(s)); /* removing an unknown secret is harmless */
     pd_log_secret_remove(NULL, 14);
+
+    /* Registrations are counted: a value two owners registered (the old and the new policy during a
+     * reload) stays scrubbed until both have removed it. */
+    assert_int_equal(pd_log_secret_add(s, strlen(s), &err), 0);
+    assert_int_equal(pd_log_secret_add(s, strlen(s), &err), 0);
+    pd_log_secret_remove(s, strlen(s));
+    CHECK(",\"msg\":\"[redacted]\"", PD_LSTR("msg", "hunter2-secret"));
+    pd_log_secret_remove(s, strlen(s));
+    CHECK(",\"msg\":\"hunter2-secret\"", PD_LSTR("msg", "hunter2-secret"));
 }
 
 static void test_several_and_overlapping_secrets(void **state)

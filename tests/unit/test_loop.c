@@ -85,6 +85,13 @@ static void test_spec_parse_errors(void **state)
     assert_non_null(strstr(err.msg, "not a numeric IPv4 address"));
     assert_int_equal(pd_listen_spec_parse("::1:80", &s, &err), -1);
     assert_non_null(strstr(err.msg, "bracketed"));
+    /* Control bytes are never echoed into the message (it may reach a terminal or a log). */
+    assert_int_equal(pd_listen_spec_parse("127.0.0.1\t:80\x1b[2J", &s, &err), -1);
+    assert_non_null(strstr(err.msg, "offset 9"));
+    assert_null(strchr(err.msg, '\t'));
+    assert_null(strchr(err.msg, '\x1b'));
+    assert_int_equal(pd_listen_spec_fd("3\x1b", &s, &err), -1);
+    assert_null(strchr(err.msg, '\x1b'));
 }
 
 /* ---------------------------------------------------------------- inherited fds */
