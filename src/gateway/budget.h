@@ -8,8 +8,8 @@
  * gateway flushes once more at shutdown. The gateway creates one `struct pd_budget` at startup and
  * shares it between its worker threads.
  *
- * Keys: the rule key (the rule's domain pattern as written, or "default"), shared by every host the
- * rule matches, exactly like the rate limiter (ratelimit.h). 1..PD_BUDGET_KEY_MAX bytes of
+ * Keys: the rule key (pd_gw_budget_rule.key: the canonical domain pattern, or "default"), shared
+ * by every host the rule matches, exactly like the rate limiter (ratelimit.h). 1..PD_BUDGET_KEY_MAX bytes of
  * printable ASCII without spaces. Limits come with every call (struct pd_budget_limits), so a
  * reload that changes a rule's numbers applies at the next call, against the bytes already counted.
  *

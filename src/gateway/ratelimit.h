@@ -6,11 +6,11 @@
  * pd_ratelimit` at startup and shares it between every worker thread; a reload keeps the object
  * (buckets survive) and calls pd_ratelimit_prune() with the keys of the new rule set.
  *
- * Keys: the *rule key* (the rule's domain pattern as written: "*.github.com", "api.openai.com", or
- * "default"), not the host. Every host a rule matches shares the rule's one bucket: a user who
- * writes
- * "*.github.com: 60/min" means 60 requests a minute to GitHub, not 60 to each of api.github.com,
- * codeload.github.com, ... (this is also what the seed system did). Keys
+ * Keys: the *rule key* (pd_gw_rate_rule.key in policy.h: the canonical domain pattern such as
+ * "*.github.com" or "api.openai.com", or "default"), not the host. Every host a rule matches shares
+ * the rule's one bucket: a user who writes "*.github.com: 60/min" means 60 requests a minute to
+ * GitHub, not 60 to each of api.github.com, codeload.github.com, ... (this is also what the seed
+ * system did). Keys
  * are 1..PD_RATELIMIT_KEY_MAX bytes of printable ASCII without spaces (0x21..0x7e): every rule key
  * is a host pattern or a word.
  *
