@@ -1,6 +1,7 @@
 /* budget.c - hourly byte budgets with one-minute slots and an atomically written state file; see
  * budget.h for the contract. */
 #include "gateway/budget.h"
+#include "gateway/rule_key.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,32 +59,6 @@ struct snap {
 static uint64_t sat_add(uint64_t a, uint64_t b)
 {
     return (b > COUNT_MAX - a) ? COUNT_MAX : a + b;
-}
-
-static uint64_t hash_key(const char *s, size_t n)
-{
-    uint64_t h = UINT64_C(14695981039346656037); /* FNV-1a; keys come from the operator's rules */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
-
-static bool key_ok(const char *key, size_t *len)
-{
-    if (!key)
-        return false;
-    size_t n = strnlen(key, PD_BUDGET_KEY_MAX + 1);
-    if (n == 0 || n > PD_BUDGET_KEY_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (c < 0x21 || c > 0x7e)
-            return false;
-    }
-    *len = n;
-    return true;
 }
 
 static int64_t minute_of(int64_t now_s)
@@ -272,7 +247,7 @@ static bool args_ok(struct pd_budget *b, const char *key, const struct pd_budget
         pd_err_set(why, "byte budget: no budget table");
         return false;
     }
-    if (!key_ok(key, len)) {
+    if (!pd_gw_rule_key_valid(key, len)) {
         pd_err_set(why, "byte budget: invalid key (expected 1..%d bytes of printable ASCII)",
                    PD_BUDGET_KEY_MAX);
         return false;
@@ -318,7 +293,7 @@ enum pd_budget_verdict pd_budget_check(struct pd_budget *b, const char *key,
     }
     if (!args_ok(b, key, limits, &len, why))
         return PD_BUDGET_INVALID;
-    uint64_t h = hash_key(key, len);
+    uint64_t h = pd_gw_rule_key_hash(key, len);
     int64_t m = minute_of(now_s);
     uint64_t sent = 0, recv = 0;
     bool room = true;
@@ -351,7 +326,7 @@ enum pd_budget_verdict pd_budget_charge(struct pd_budget *b, const char *key, ui
     }
     if (!args_ok(b, key, limits, &len, why))
         return PD_BUDGET_INVALID;
-    uint64_t h = hash_key(key, len);
+    uint64_t h = pd_gw_rule_key_hash(key, len);
     int64_t m = minute_of(now_s);
     uint64_t tot_sent = 0, tot_recv = 0;
     bool nomem = false;
@@ -389,14 +364,14 @@ bool pd_budget_usage(struct pd_budget *b, const char *key, int64_t now_s, uint64
 {
     size_t len = 0;
     uint64_t s = 0, r = 0;
-    if (!b || !key_ok(key, &len)) {
+    if (!b || !pd_gw_rule_key_valid(key, &len)) {
         if (sent)
             *sent = 0;
         if (received)
             *received = 0;
         return false;
     }
-    uint64_t h = hash_key(key, len);
+    uint64_t h = pd_gw_rule_key_hash(key, len);
     pthread_mutex_lock(&b->mu);
     struct entry *e = lookup(b, key, len, h);
     if (e) {
@@ -584,7 +559,7 @@ static struct entry *load_entry(const char *path, const char *key, const json_t 
                                 struct pd_err *err)
 {
     size_t len = 0;
-    if (!key_ok(key, &len)) {
+    if (!pd_gw_rule_key_valid(key, &len)) {
         pd_err_set(err,
                    "%s: invalid budget state: budgets: a key is not 1..%d bytes of printable ASCII",
                    path, PD_BUDGET_KEY_MAX);
@@ -615,7 +590,7 @@ static struct entry *load_entry(const char *path, const char *key, const json_t 
                    path, key, SLOT_S);
         return NULL;
     }
-    struct entry *e = new_entry(key, len, hash_key(key, len), json_integer_value(slot) / SLOT_S);
+    struct entry *e = new_entry(key, len, pd_gw_rule_key_hash(key, len), json_integer_value(slot) / SLOT_S);
     if (!e) {
         pd_err_set(err, "%s: out of memory loading the budget state", path);
         return NULL;

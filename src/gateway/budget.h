@@ -75,8 +75,9 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "gateway/rule_key.h"
 
-#define PD_BUDGET_KEY_MAX 256 /* bytes in a key */
+#define PD_BUDGET_KEY_MAX PD_GW_RULE_KEY_MAX /* bytes in a key (rule_key.h) */
 #define PD_BUDGET_SLOT_SECONDS 60 /* width of one counting slot */
 #define PD_BUDGET_SLOTS 61 /* 60 whole minutes + the current one */
 #define PD_BUDGET_LIMIT_MAX (UINT64_C(1) << 50) /* 1 PiB per hour: the largest accepted limit */

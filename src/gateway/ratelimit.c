@@ -1,5 +1,6 @@
 /* ratelimit.c - token buckets per rule key; see ratelimit.h for the contract. */
 #include "gateway/ratelimit.h"
+#include "gateway/rule_key.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,33 +33,6 @@ struct pd_ratelimit {
 
 /* FNV-1a. Keys are rule keys from the operator's configuration, not attacker-chosen strings, so a
  * keyed hash buys nothing here; chains stay short because the table grows with the key count. */
-static uint64_t hash_key(const char *s, size_t n)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
-
-/* Printable ASCII without space, 1..PD_RATELIMIT_KEY_MAX bytes. Sets *len. */
-static bool key_ok(const char *key, size_t *len)
-{
-    if (!key)
-        return false;
-    size_t n = strnlen(key, PD_RATELIMIT_KEY_MAX + 1);
-    if (n == 0 || n > PD_RATELIMIT_KEY_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (c < 0x21 || c > 0x7e)
-            return false;
-    }
-    *len = n;
-    return true;
-}
-
 static int64_t capacity(uint32_t burst)
 {
     return (int64_t)burst * UNITS_PER_TOKEN;
@@ -295,9 +269,9 @@ enum pd_rl_verdict pd_ratelimit_take(struct pd_ratelimit *rl, const char *key,
     uint32_t retry = 1;
     enum pd_rl_verdict v = PD_RL_INVALID;
     size_t len = 0;
-    if (rl && key_ok(key, &len) &&
+    if (rl && pd_gw_rule_key_valid(key, &len) &&
         pd_ratelimit_validate(requests_per_minute, burst_size, NULL) == 0) {
-        uint64_t h = hash_key(key, len);
+        uint64_t h = pd_gw_rule_key_hash(key, len);
         pthread_mutex_lock(&rl->mu);
         v = take_locked(rl, key, len, h, requests_per_minute, burst_size, now_ms, &retry);
         pthread_mutex_unlock(&rl->mu);
@@ -316,9 +290,9 @@ size_t pd_ratelimit_prune(struct pd_ratelimit *rl, const char *const *live_keys,
     /* Mark, then sweep: O(buckets + live keys) instead of comparing every pair. */
     for (size_t i = 0; i < nlive; i++) {
         size_t len = 0;
-        if (!live_keys || !key_ok(live_keys[i], &len))
+        if (!live_keys || !pd_gw_rule_key_valid(live_keys[i], &len))
             continue;
-        struct bucket *b = lookup(rl, live_keys[i], len, hash_key(live_keys[i], len));
+        struct bucket *b = lookup(rl, live_keys[i], len, pd_gw_rule_key_hash(live_keys[i], len));
         if (b)
             b->live = true;
     }

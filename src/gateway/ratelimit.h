@@ -54,12 +54,13 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "gateway/rule_key.h"
 
 #define PD_RATELIMIT_RPM_MIN 1
 #define PD_RATELIMIT_RPM_MAX 1000000
 #define PD_RATELIMIT_BURST_MIN 1
 #define PD_RATELIMIT_BURST_MAX 1000000
-#define PD_RATELIMIT_KEY_MAX 256 /* bytes in a key */
+#define PD_RATELIMIT_KEY_MAX PD_GW_RULE_KEY_MAX /* bytes in a key (rule_key.h) */
 #define PD_RATELIMIT_MAX_KEYS_LIMIT 1000000 /* largest max_keys accepted by pd_ratelimit_new */
 
 struct pd_ratelimit;
