@@ -19,6 +19,7 @@ static const struct pd_cmd commands[] = {
     {"version", "print the version", pd_cmd_version},
     {"inspect-host", "show how Paddock reads a host: canonical form, IP spellings, address classes",
      pd_cmd_inspect_host},
+    {"gateway", "run the egress gateway (HTTP forward proxy with an allowlist)", pd_cmd_gateway},
 };
 
 static const size_t ncommands = sizeof commands / sizeof commands[0];

@@ -27,5 +27,6 @@ int pd_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 int pd_cmd_version(int argc, char **argv);
 int pd_cmd_help(int argc, char **argv);
 int pd_cmd_inspect_host(int argc, char **argv);
+int pd_cmd_gateway(int argc, char **argv);
 
 #endif

@@ -1,0 +1,437 @@
+/*
+ * gateway.c - the `paddock gateway` process (see gateway.h): policy, listeners, admin server,
+ * reload, budgets, metrics. The proxy engine itself is proxy.c.
+ */
+#include "gateway/gateway.h"
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "gateway/proxy.h"
+#include "http/server.h"
+#include "http/server_metrics.h"
+
+#define COMPONENT "gateway"
+#define RATE_MAX_KEYS 4096
+#define BUDGET_MAX_KEYS 1024
+
+/* Per-worker proxy states, so a reload can post a recheck to each (set by px_worker_init's
+ * wrapper). */
+struct gw_state {
+    struct pd_gateway gw;
+    struct px_worker *workers[PD_LOOP_MAX_WORKERS];
+};
+
+struct pd_gw_policy *pd_gateway_policy(struct pd_gateway *gw)
+{
+    pthread_mutex_lock(&gw->mu);
+    struct pd_gw_policy *p = pd_gw_policy_ref(gw->policy);
+    pthread_mutex_unlock(&gw->mu);
+    return p;
+}
+
+struct ssl_ctx_st *pd_gateway_tls_ctx(struct pd_gateway *gw)
+{
+    pthread_mutex_lock(&gw->mu);
+    SSL_CTX *ctx = gw->tls_ctx;
+    if (ctx)
+        SSL_CTX_up_ref(ctx);
+    pthread_mutex_unlock(&gw->mu);
+    return ctx;
+}
+
+/* The gateway makes TLS connections itself only for credentials (aliases, upgrade_http): without
+ * any, no TLS context is built (OpenSSL's initialisation costs a few MiB of RSS). */
+static bool needs_tls(const struct pd_gw_policy *p)
+{
+    return pd_gw_policy_credential_count(p) > 0;
+}
+
+static const char *ca_of(const struct pd_gw_policy *p)
+{
+    const char *ca = pd_gw_policy_upstream(p)->ca_file;
+    return ca ? ca : "";
+}
+
+int pd_gateway_check(const char *config_path)
+{
+    struct pd_err err = {{0}};
+    struct pd_gw_policy *p = pd_gw_policy_load(config_path, NULL, &err);
+    if (!p) {
+        fprintf(stderr, "paddock gateway: %s\n", err.msg);
+        return 1;
+    }
+    json_t *j = pd_gw_policy_describe(p);
+    char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    pd_gw_policy_unref(p);
+    if (!s) {
+        fprintf(stderr, "paddock gateway: out of memory\n");
+        return 1;
+    }
+    printf("%s\n", s);
+    free(s);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- admin routes */
+
+static void h_healthz(struct pd_http_ctx *ctx, const struct pd_http_req *req, void *user)
+{
+    (void)req;
+    (void)user;
+    pd_http_reply_json(ctx, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void h_metrics(struct pd_http_ctx *ctx, const struct pd_http_req *req, void *user)
+{
+    (void)req;
+    struct pd_metrics_buf b;
+    struct pd_err err = {{0}};
+    pd_metrics_buf_init(&b, 0);
+    if (pd_metrics_render(user, &b, &err) != 0) {
+        pd_metrics_buf_free(&b);
+        pd_http_reply_error(ctx, 500, "rendering metrics failed: %s", err.msg);
+        return;
+    }
+    pd_http_reply(ctx, 200, PD_METRICS_CONTENT_TYPE, b.data, b.len);
+    pd_metrics_buf_free(&b);
+}
+
+static double conns_gauge(void *arg)
+{
+    return (double)atomic_load(&((struct pd_gateway *)arg)->nconns);
+}
+
+static int add_metrics(struct pd_gateway *gw, struct pd_err *err)
+{
+    static const char *const req_labels[] = {"decision", "error"};
+    double buckets[16];
+    if (pd_metrics_buckets_exponential(0.0005, 2.0, 16, buckets, err) != 0)
+        return -1;
+    struct pd_metric_family *f;
+    gw->m_requests =
+        pd_metrics_counter(gw->reg, "paddock_gateway_requests_total",
+                           "Requests and tunnels by decision and error code.", req_labels, 2, err);
+    if (!gw->m_requests)
+        return -1;
+    if (!(f = pd_metrics_gauge(gw->reg, "paddock_gateway_tunnels_active", "Open CONNECT tunnels.",
+                               NULL, 0, err)))
+        return -1;
+    gw->m_tunnels = pd_metric_with(f);
+    if (!(f = pd_metrics_counter(gw->reg, "paddock_gateway_bytes_sent_total",
+                                 "Bytes sent upstream on behalf of agents.", NULL, 0, err)))
+        return -1;
+    gw->m_bytes_sent = pd_metric_with(f);
+    if (!(f = pd_metrics_counter(gw->reg, "paddock_gateway_bytes_received_total",
+                                 "Bytes relayed from upstreams to agents.", NULL, 0, err)))
+        return -1;
+    gw->m_bytes_received = pd_metric_with(f);
+    if (!(f = pd_metrics_counter(gw->reg, "paddock_gateway_upstream_connect_failures_total",
+                                 "Failed connection attempts to upstream addresses.", NULL, 0,
+                                 err)))
+        return -1;
+    gw->m_connect_failures = pd_metric_with(f);
+    if (!(f = pd_metrics_counter(gw->reg, "paddock_gateway_upstream_pool_hits_total",
+                                 "Requests sent on a pooled (kept-alive) upstream connection.",
+                                 NULL, 0, err)))
+        return -1;
+    gw->m_pool_hits = pd_metric_with(f);
+    if (!(f = pd_metrics_histogram(gw->reg, "paddock_gateway_request_duration_seconds",
+                                   "Time from a request head to the end of its response or tunnel.",
+                                   NULL, 0, buckets, 16, err)))
+        return -1;
+    gw->m_duration = pd_metric_with(f);
+    if (!pd_metrics_gauge_fn(gw->reg, "paddock_gateway_connections", "Open client connections.",
+                             conns_gauge, gw, err))
+        return -1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- service + reload */
+
+static int svc_worker_init(struct pd_worker *w, void *svc, void **state, struct pd_err *err)
+{
+    struct gw_state *st = svc;
+    if (px_worker_init(w, &st->gw, state, err) != 0)
+        return -1;
+    st->workers[pd_worker_index(w)] = *state;
+    return 0;
+}
+
+static void svc_accept(struct pd_worker *w, void *svc, void *state, uv_tcp_t *client, size_t l)
+{
+    px_accept(w, &((struct gw_state *)svc)->gw, state, client, l);
+}
+
+static void svc_shutdown(struct pd_worker *w, void *svc, void *state)
+{
+    px_shutdown(w, &((struct gw_state *)svc)->gw, state);
+}
+
+static void svc_force_close(struct pd_worker *w, void *svc, void *state)
+{
+    px_force_close(w, &((struct gw_state *)svc)->gw, state);
+}
+
+static void svc_worker_stop(struct pd_worker *w, void *svc, void *state)
+{
+    px_worker_stop(w, &((struct gw_state *)svc)->gw, state);
+}
+
+static void svc_worker_fini(struct pd_worker *w, void *svc, void *state)
+{
+    struct gw_state *st = svc;
+    if (state && st->workers[pd_worker_index(w)] == state)
+        st->workers[pd_worker_index(w)] = NULL;
+    px_worker_fini(w, &st->gw, state);
+}
+
+struct recheck_msg {
+    struct gw_state *st;
+    struct pd_gw_policy *p;
+};
+
+static void recheck_on_worker(struct pd_worker *w, void *arg)
+{
+    struct recheck_msg *m = arg;
+    struct px_worker *pw = m->st->workers[pd_worker_index(w)];
+    if (pw)
+        px_recheck(pw, m->p); /* consumes the reference */
+    else
+        pd_gw_policy_unref(m->p);
+    free(m);
+}
+
+static void on_reload(struct pd_loop *l, void *user)
+{
+    struct gw_state *st = user;
+    struct pd_gateway *gw = &st->gw;
+    struct pd_err err = {{0}};
+    struct pd_gw_policy *cur = pd_gateway_policy(gw);
+    struct pd_gw_policy *np = pd_gw_policy_load(gw->config_path, cur, &err);
+    if (!np) {
+        pd_log(PD_LOG_ERROR, COMPONENT, "reload_failed", PD_LSTR("config", gw->config_path),
+               PD_LSTR("error", err.msg), PD_LSTR("action", "kept the running policy"));
+        pd_gw_policy_unref(cur);
+        return;
+    }
+    /* The TLS context follows upstream.ca_file (rebuilt when the path changes). */
+    SSL_CTX *nctx = NULL;
+    char *nca = NULL;
+    if (needs_tls(np) && (!gw->tls_ctx || strcmp(ca_of(np), gw->tls_ca) != 0)) {
+        nctx = px_tls_ctx_new(ca_of(np), &err);
+        nca = nctx ? strdup(ca_of(np)) : NULL;
+        if (!nctx || !nca) {
+            pd_log(PD_LOG_ERROR, COMPONENT, "reload_failed", PD_LSTR("config", gw->config_path),
+                   PD_LSTR("error", nctx ? "out of memory" : err.msg),
+                   PD_LSTR("action", "kept the running policy"));
+            SSL_CTX_free(nctx);
+            pd_gw_policy_unref(np);
+            pd_gw_policy_unref(cur);
+            return;
+        }
+    }
+    pthread_mutex_lock(&gw->mu);
+    struct pd_gw_policy *old = gw->policy;
+    gw->policy = np;
+    SSL_CTX *octx = NULL;
+    char *oca = NULL;
+    if (nctx) {
+        octx = gw->tls_ctx;
+        oca = gw->tls_ca;
+        gw->tls_ctx = nctx;
+        gw->tls_ca = nca;
+    }
+    pthread_mutex_unlock(&gw->mu);
+    SSL_CTX_free(octx);
+    free(oca);
+    pd_gw_policy_unref(old);
+    pd_gw_policy_unref(cur);
+
+    size_t nr = pd_gw_policy_rate_count(np);
+    const char **keys = calloc(nr ? nr : 1, sizeof *keys);
+    if (keys) {
+        for (size_t i = 0; i < nr; i++)
+            keys[i] = pd_gw_policy_rate_rule(np, i)->key;
+        pd_ratelimit_prune(gw->rl, keys, nr);
+        free(keys);
+    }
+    pd_log(PD_LOG_INFO, COMPONENT, "reloaded", PD_LSTR("config", gw->config_path),
+           PD_LSTR("sandbox_id", pd_gw_policy_sandbox_id(np)));
+    for (unsigned i = 0; i < pd_loop_worker_count(l); i++) {
+        struct recheck_msg *m = malloc(sizeof *m);
+        if (!m)
+            continue;
+        m->st = st;
+        m->p = pd_gateway_policy(gw);
+        if (pd_worker_post(pd_loop_worker(l, i), recheck_on_worker, m) != 0) {
+            pd_gw_policy_unref(m->p);
+            free(m);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- run */
+
+int pd_gateway_run(struct pd_gateway_opts *o)
+{
+    struct pd_err err = {{0}};
+    int status = 1;
+    size_t used = 0;
+    struct gw_state *st = calloc(1, sizeof *st);
+    struct pd_http_metrics *hm = NULL;
+    struct pd_router *router = NULL;
+    struct pd_http_server *admin = NULL;
+    if (!st) {
+        fprintf(stderr, "paddock gateway: out of memory\n");
+        goto out_specs;
+    }
+    struct pd_gateway *gw = &st->gw;
+    pthread_mutex_init(&gw->mu, NULL);
+    gw->config_path = o->config_path;
+    gw->policy = pd_gw_policy_load(o->config_path, NULL, &err);
+    if (!gw->policy) {
+        fprintf(stderr, "paddock gateway: %s\n", err.msg);
+        goto out;
+    }
+    if (o->nspecs == 0) {
+        size_t n = pd_gw_policy_listen_count(gw->policy);
+        if (n > PD_LOOP_MAX_LISTENERS - 1) {
+            fprintf(stderr, "paddock gateway: too many listeners in %s (at most %d)\n",
+                    o->config_path, PD_LOOP_MAX_LISTENERS - 1);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (pd_listen_spec_parse(pd_gw_policy_listen(gw->policy, i), &o->specs[i], &err) != 0) {
+                fprintf(stderr, "paddock gateway: listen: %s\n", err.msg);
+                goto out;
+            }
+            o->nspecs++;
+        }
+    }
+    if (o->nspecs == 0) {
+        fprintf(stderr,
+                "paddock gateway: no proxy listener: give --listen ADDR:PORT or "
+                "--listen-fd N, or set `listen` in %s\n",
+                o->config_path);
+        status = 2;
+        goto out;
+    }
+    const char *admin_text = o->admin ? o->admin : pd_gw_policy_admin_listen(gw->policy);
+    struct pd_listen_spec admin_spec;
+    if (admin_text && pd_listen_spec_parse(admin_text, &admin_spec, &err) != 0) {
+        fprintf(stderr, "paddock gateway: admin listener: %s\n", err.msg);
+        goto out;
+    }
+    if (needs_tls(gw->policy) && !(gw->tls_ctx = px_tls_ctx_new(ca_of(gw->policy), &err))) {
+        fprintf(stderr, "paddock gateway: %s\n", err.msg);
+        goto out;
+    }
+    if (!(gw->tls_ca = strdup(gw->tls_ctx ? ca_of(gw->policy) : ""))) {
+        fprintf(stderr, "paddock gateway: out of memory\n");
+        goto out;
+    }
+    if (!(gw->rl = pd_ratelimit_new(RATE_MAX_KEYS, &err)) ||
+        !(gw->budget =
+              pd_budget_open(pd_gw_policy_state_file(gw->policy), BUDGET_MAX_KEYS, &err))) {
+        fprintf(stderr, "paddock gateway: %s\n", err.msg);
+        goto out;
+    }
+    if (pd_gw_policy_budget_count(gw->policy) > 0 && !pd_gw_policy_state_file(gw->policy))
+        pd_log(PD_LOG_WARN, COMPONENT, "budgets_not_persisted",
+               PD_LSTR("reason", "no state_file: byte budgets start from zero at every start"));
+    if (!(gw->reg = pd_metrics_new(&err)) || add_metrics(gw, &err) != 0 ||
+        !(hm = pd_http_metrics_new(gw->reg, &err))) {
+        fprintf(stderr, "paddock gateway: metrics: %s\n", err.msg);
+        goto out;
+    }
+    router = pd_router_new();
+    if (!router || pd_router_add(router, "GET", "/healthz", h_healthz, NULL, &err) != 0 ||
+        pd_router_add(router, "GET", "/metrics", h_metrics, gw->reg, &err) != 0) {
+        fprintf(stderr, "paddock gateway: admin routes: %s\n", router ? err.msg : "out of memory");
+        goto out;
+    }
+    struct pd_http_server_config hc;
+    pd_http_server_config_init(&hc);
+    hc.component = "gateway-admin";
+    hc.metrics = hm;
+    hc.max_connections = 64;
+    hc.max_body = 0;
+    if (!(admin = pd_http_server_new(&hc, router, &err))) {
+        fprintf(stderr, "paddock gateway: admin server: %s\n", err.msg);
+        goto out;
+    }
+    struct pd_loop_config lc;
+    pd_loop_config_init(&lc);
+    lc.workers = o->workers;
+    lc.component = COMPONENT;
+    if (!(gw->loop = pd_loop_new(&lc, &err))) {
+        fprintf(stderr, "paddock gateway: %s\n", err.msg);
+        goto out;
+    }
+    gw->ops = (struct pd_loop_service){
+        .name = "gateway",
+        .worker_init = svc_worker_init,
+        .accept = svc_accept,
+        .shutdown = svc_shutdown,
+        .force_close = svc_force_close,
+        .worker_stop = svc_worker_stop,
+        .worker_fini = svc_worker_fini,
+    };
+    int sid = pd_loop_add_service(gw->loop, &gw->ops, st, &err);
+    int asid = sid >= 0 && admin_text ? pd_http_server_attach(admin, gw->loop, &err) : 0;
+    if (sid < 0 || asid < 0) {
+        fprintf(stderr, "paddock gateway: %s\n", err.msg);
+        goto out;
+    }
+    for (; used < o->nspecs; used++) {
+        if (pd_loop_add_listener(gw->loop, &o->specs[used], sid, &err) < 0) {
+            used++;
+            fprintf(stderr, "paddock gateway: listener: %s\n", err.msg);
+            goto out;
+        }
+    }
+    if (admin_text && pd_loop_add_listener(gw->loop, &admin_spec, asid, &err) < 0) {
+        fprintf(stderr, "paddock gateway: admin listener: %s\n", err.msg);
+        goto out;
+    }
+    pd_loop_set_reload(gw->loop, on_reload, st);
+    pd_log(PD_LOG_INFO, COMPONENT, "starting", PD_LSTR("config", o->config_path),
+           PD_LSTR("sandbox_id", pd_gw_policy_sandbox_id(gw->policy)),
+           PD_LUINT("credentials", pd_gw_policy_credential_count(gw->policy)));
+    if (pd_loop_run(gw->loop, &err) != 0) {
+        fprintf(stderr, "paddock gateway: %s\n", err.msg);
+        goto out;
+    }
+    status = 0;
+out:
+    if (gw->budget) {
+        struct pd_err ferr = {{0}};
+        if (pd_budget_flush(gw->budget, &ferr) != 0)
+            pd_log(PD_LOG_ERROR, COMPONENT, "budget_flush_failed", PD_LSTR("error", ferr.msg));
+    }
+    pd_loop_free(gw->loop);
+    pd_http_server_free(admin);
+    pd_router_free(router);
+    pd_http_metrics_free(hm);
+    pd_metrics_free(gw->reg);
+    pd_budget_free(gw->budget);
+    pd_ratelimit_free(gw->rl);
+    pd_gw_policy_unref(gw->policy);
+    SSL_CTX_free(gw->tls_ctx);
+    free(gw->tls_ca);
+    pthread_mutex_destroy(&gw->mu);
+    free(st);
+out_specs:
+    for (size_t k = used; k < o->nspecs; k++)
+        if (o->specs[k].kind == PD_LISTEN_FD)
+            close(o->specs[k].fd);
+    return status;
+}

@@ -1,0 +1,39 @@
+/*
+ * gateway.h - the `paddock gateway` process: load the policy, open the proxy listeners (ADDR:PORT
+ * or inherited fds) and the admin listener (/metrics, /healthz), run the worker loops of
+ * core/loop.h with the proxy engine (proxy.h) as their service, reload the policy on SIGHUP (a bad
+ * file is refused and the old policy stays; tunnels the new policy denies are closed), flush byte
+ * budgets every second and at shutdown.
+ *
+ * Who calls it: src/cli/cmd_gateway.c; later `paddock run` and agentd (same entry point).
+ * Threads: pd_gateway_run() runs on the calling (main) thread until shutdown; reloads run there
+ * too.
+ */
+#ifndef PD_GATEWAY_GATEWAY_H
+#define PD_GATEWAY_GATEWAY_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+#include "core/listen.h"
+#include "core/loop.h"
+
+struct pd_gateway_opts {
+    const char *config_path;
+    /* Proxy listeners; when nspecs is 0 the config's `listen` list is used. Inherited fds in specs
+     * are owned by pd_gateway_run from the call on (closed on every path). */
+    struct pd_listen_spec specs[PD_LOOP_MAX_LISTENERS];
+    size_t nspecs;
+    const char *admin; /* "ADDR:PORT", or NULL for the config's admin_listen (optional) */
+    unsigned workers; /* 0: one per CPU */
+};
+
+/* Run the gateway. Returns the exit status: 0 after a shutdown, 1 when the config or startup failed
+ * (message on stderr), 2 when there is no proxy listener at all (a usage error). */
+int pd_gateway_run(struct pd_gateway_opts *o);
+
+/* `paddock gateway --check`: load, validate, print the effective policy as JSON on stdout (secrets
+ * redacted). 0, or 1 with the loader's "FILE:LINE:COL: field: ..." error on stderr. */
+int pd_gateway_check(const char *config_path);
+
+#endif
