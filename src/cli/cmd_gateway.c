@@ -17,7 +17,8 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: paddock gateway --config FILE [--listen ADDR:PORT]... [--listen-fd N]...\n"
-        "                       [--admin ADDR:PORT] [--workers N] [--check]\n"
+        "                       [--admin ADDR:PORT] [--workers N] [--user NAME]\n"
+        "                       [--no-seccomp] [--check]\n"
         "\n"
         "Run the egress gateway: an HTTP forward proxy (absolute-form requests and CONNECT\n"
         "tunnels) that lets through only what the policy in FILE allows (docs/gateway-config.md).\n"
@@ -27,6 +28,11 @@ static void usage(FILE *f)
         "  --listen-fd N       an inherited listening socket (repeatable; overrides `listen`)\n"
         "  --admin ADDR:PORT   /metrics and /healthz (overrides the config's `admin_listen`)\n"
         "  --workers N         worker threads (default: one per CPU)\n"
+        "  --user NAME         once the sockets are open, switch to this user (root only);\n"
+        "                      SIGHUP reloads then read FILE, value_file, ca_file and write\n"
+        "                      state_file as NAME. As root without --user a warning is logged\n"
+        "  --no-seccomp        do not load the syscall filter (debugging only; the gateway\n"
+        "                      still drops capabilities and sets no_new_privs)\n"
         "  --check             load and validate FILE, print the effective policy (secrets\n"
         "                      redacted) and exit\n"
         "\n"
@@ -60,8 +66,13 @@ int pd_cmd_gateway(int argc, char **argv)
             check = true;
             continue;
         }
+        if (strcmp(a, "--no-seccomp") == 0) {
+            o.no_seccomp = true;
+            continue;
+        }
         const char *v = NULL;
-        const char *names[] = {"--config", "--listen", "--listen-fd", "--admin", "--workers"};
+        const char *names[] = {"--config", "--listen", "--listen-fd", "--admin", "--workers",
+                               "--user"};
         size_t k = 0;
         for (; k < sizeof names / sizeof names[0]; k++) {
             size_t n = strlen(names[k]);
@@ -104,6 +115,12 @@ int pd_cmd_gateway(int argc, char **argv)
                 return pd_cli_usage_error("gateway", "--admin: %s", err.msg);
             }
             o.admin = v;
+        } else if (k == 5) {
+            if (!*v) {
+                close_fds(&o);
+                return pd_cli_usage_error("gateway", "--user needs a user name");
+            }
+            o.user = v;
         } else {
             char *end = NULL;
             errno = 0;

@@ -4,6 +4,7 @@
  */
 #include "gateway/gateway.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "gateway/confine.h"
 #include "gateway/proxy.h"
 #include "http/server.h"
 #include "http/server_metrics.h"
@@ -280,6 +282,34 @@ static void on_reload(struct pd_loop *l, void *user)
 
 /* ---------------------------------------------------------------- run */
 
+/* The config path made absolute (not resolved: a symlink swapped by a deployment is followed anew
+ * at each reload). Confinement chdir()s to "/", and the policy resolves value_file, ca_file and
+ * state_file against the config's directory, so every later reload needs it absolute. Caller
+ * frees; NULL with err set on failure. */
+static char *absolute_path(const char *path, struct pd_err *err)
+{
+    if (path[0] == '/') {
+        char *s = strdup(path);
+        if (!s)
+            pd_err_set(err, "out of memory");
+        return s;
+    }
+    char *cwd = getcwd(NULL, 0);
+    if (!cwd) {
+        pd_err_set(err, "cannot get the working directory to make %s absolute: %s", path,
+                   strerror(errno));
+        return NULL;
+    }
+    size_t n = strlen(cwd) + 1 + strlen(path) + 1;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", cwd, path);
+    else
+        pd_err_set(err, "out of memory");
+    free(cwd);
+    return s;
+}
+
 int pd_gateway_run(struct pd_gateway_opts *o)
 {
     struct pd_err err = {{0}};
@@ -289,14 +319,19 @@ int pd_gateway_run(struct pd_gateway_opts *o)
     struct pd_http_metrics *hm = NULL;
     struct pd_router *router = NULL;
     struct pd_http_server *admin = NULL;
+    char *config_abs = NULL;
     if (!st) {
         fprintf(stderr, "paddock gateway: out of memory\n");
         goto out_specs;
     }
     struct pd_gateway *gw = &st->gw;
     pthread_mutex_init(&gw->mu, NULL);
-    gw->config_path = o->config_path;
-    gw->policy = pd_gw_policy_load(o->config_path, NULL, &err);
+    if (!(config_abs = absolute_path(o->config_path, &err))) {
+        fprintf(stderr, "paddock gateway: %s\n", err.msg);
+        goto out;
+    }
+    gw->config_path = config_abs;
+    gw->policy = pd_gw_policy_load(gw->config_path, NULL, &err);
     if (!gw->policy) {
         fprintf(stderr, "paddock gateway: %s\n", err.msg);
         goto out;
@@ -402,6 +437,13 @@ int pd_gateway_run(struct pd_gateway_opts *o)
         fprintf(stderr, "paddock gateway: admin listener: %s\n", err.msg);
         goto out;
     }
+    /* Every listener, the policy (credential files), the TLS context and the budget state file
+     * are open, and no worker thread exists yet: give up root, capabilities and syscalls now. */
+    struct pd_confine_opts co = {.user = o->user, .no_seccomp = o->no_seccomp};
+    if (pd_confine(&co, &err) != 0) {
+        fprintf(stderr, "paddock gateway: %s\n", err.msg);
+        goto out;
+    }
     pd_loop_set_reload(gw->loop, on_reload, st);
     pd_log(PD_LOG_INFO, COMPONENT, "starting", PD_LSTR("config", o->config_path),
            PD_LSTR("sandbox_id", pd_gw_policy_sandbox_id(gw->policy)),
@@ -429,6 +471,7 @@ out:
     free(gw->tls_ca);
     pthread_mutex_destroy(&gw->mu);
     free(st);
+    free(config_abs);
 out_specs:
     for (size_t k = used; k < o->nspecs; k++)
         if (o->specs[k].kind == PD_LISTEN_FD)

@@ -6,12 +6,16 @@
  * budgets every second and at shutdown.
  *
  * Who calls it: src/cli/cmd_gateway.c; later `paddock run` and agentd (same entry point).
+ * After startup the process confines itself (confine.h): --user, no capabilities, no_new_privs,
+ * a seccomp allowlist; reloads then read the config and its files as that user.
+ *
  * Threads: pd_gateway_run() runs on the calling (main) thread until shutdown; reloads run there
  * too.
  */
 #ifndef PD_GATEWAY_GATEWAY_H
 #define PD_GATEWAY_GATEWAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
@@ -26,6 +30,11 @@ struct pd_gateway_opts {
     size_t nspecs;
     const char *admin; /* "ADDR:PORT", or NULL for the config's admin_listen (optional) */
     unsigned workers; /* 0: one per CPU */
+    /* Confinement (confine.h), applied once the sockets and files are open, before the workers
+     * start: --user NAME (root only; NULL: keep the uid, warned about when root) and
+     * --no-seccomp (debugging only). */
+    const char *user;
+    bool no_seccomp;
 };
 
 /* Run the gateway. Returns the exit status: 0 after a shutdown, 1 when the config or startup failed

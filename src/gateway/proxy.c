@@ -887,5 +887,8 @@ void px_worker_fini(struct pd_worker *w, void *svc, void *state)
 {
     (void)w;
     (void)svc;
-    free(state);
+    struct px_worker *pw = state;
+    if (pw)
+        px_dns_free(&pw->dns);
+    free(pw);
 }

@@ -63,6 +63,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "gateway/budget.h"
+#include "gateway/dns_cache.h"
 #include "gateway/policy.h"
 #include "gateway/ratelimit.h"
 #include "http/parse.h"
@@ -136,6 +137,7 @@ struct px_worker {
     bool has_pool_timer;
     uv_work_t flush_req;
     bool flushing;
+    struct px_dns_cache dns; /* name -> addresses, this worker only (dns_cache.h) */
 };
 
 /* The upstream side of one request or tunnel (malloc'd; freed in its close callback). */

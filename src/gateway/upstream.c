@@ -145,6 +145,7 @@ static void gai_done(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         }
     }
     uv_freeaddrinfo(res);
+    px_dns_store(&c->pw->dns, c->d.upstream_host, list, n, uv_now(pd_worker_uv(c->pw->w)));
     use_addresses(c, list, n);
     px_update(c);
 }
@@ -167,6 +168,14 @@ void px_start_resolve(struct proxy_conn *c)
     size_t n = pd_gw_policy_upstream_hosts(c->policy, c->d.upstream_host, &static_addrs);
     if (n > 0) {
         use_addresses(c, static_addrs, n);
+        return;
+    }
+    /* A recent answer for this name: its addresses are checked against this request's decision in
+     * use_addresses() exactly like a fresh one (dns_cache.h). */
+    const struct pd_addr *cached = px_dns_lookup(&c->pw->dns, c->d.upstream_host,
+                                                 uv_now(pd_worker_uv(c->pw->w)), &n);
+    if (cached) {
+        use_addresses(c, cached, n);
         return;
     }
     struct addrinfo hints;

@@ -890,3 +890,26 @@ def test_upstream_tls_host_name_checked(gateway, origin, tls_origin):
     assert r.status == 502 and r.json()["error"] == "upstream_tls_failed"
     assert "hostname mismatch" in r.json()["reason"]
     assert o.requests == []
+
+
+# ---------------------------------------------------------------- name resolution (getaddrinfo + cache)
+
+
+def test_resolved_name_and_cache_never_bypass_private_check(gateway, origin):
+    """A name outside upstream.hosts is resolved with getaddrinfo (localhost comes from /etc/hosts) and the
+    answer is cached per worker; a reload that drops allow_private must refuse the cached loopback address."""
+    cfg = base_cfg(origin.port)
+    cfg["allow"].append({"host": "localhost", "ports": [origin.port], "allow_private": True})
+    gw = gateway(cfg)
+    for _ in range(4):  # with 2 workers, several requests so that both resolve and then hit their cache
+        r = send(gw, raw_req("GET", f"http://localhost:{origin.port}/r", f"localhost:{origin.port}"))
+        assert r.status == 200
+    assert len(origin.requests) == 4
+    cfg["allow"][-1]["allow_private"] = False
+    gw.config_path.write_text(json.dumps(cfg))
+    gw.signal(signal.SIGHUP)
+    gw.wait_event("reloaded")
+    for _ in range(4):
+        r = send(gw, raw_req("GET", f"http://localhost:{origin.port}/r", f"localhost:{origin.port}"))
+        assert r.status == 403 and r.header("x-paddock-error") == "private_address_not_allowed"
+    assert len(origin.requests) == 4
