@@ -196,7 +196,8 @@ void px_start_resolve(struct proxy_conn *c)
 
 static void on_connected(struct proxy_conn *c)
 {
-    uv_tcp_nodelay(&c->up->tcp, 1);
+    if (!c->reused) /* a pooled connection has had TCP_NODELAY since it was dialed: no syscall */
+        uv_tcp_nodelay(&c->up->tcp, 1);
     if (c->is_connect) {
         if (!c->committed) {
             c->committed = true;
