@@ -16,6 +16,7 @@
 #include "core/metrics.h"
 #include "gateway/confine.h"
 #include "gateway/proxy.h"
+#include "http/admin.h"
 #include "http/server.h"
 #include "http/server_metrics.h"
 
@@ -83,28 +84,6 @@ int pd_gateway_check(const char *config_path)
 }
 
 /* ---------------------------------------------------------------- admin routes */
-
-static void h_healthz(struct pd_http_ctx *ctx, const struct pd_http_req *req, void *user)
-{
-    (void)req;
-    (void)user;
-    pd_http_reply_json(ctx, 200, json_pack("{s:s}", "status", "ok"));
-}
-
-static void h_metrics(struct pd_http_ctx *ctx, const struct pd_http_req *req, void *user)
-{
-    (void)req;
-    struct pd_metrics_buf b;
-    struct pd_err err = {{0}};
-    pd_metrics_buf_init(&b, 0);
-    if (pd_metrics_render(user, &b, &err) != 0) {
-        pd_metrics_buf_free(&b);
-        pd_http_reply_error(ctx, 500, "rendering metrics failed: %s", err.msg);
-        return;
-    }
-    pd_http_reply(ctx, 200, PD_METRICS_CONTENT_TYPE, b.data, b.len);
-    pd_metrics_buf_free(&b);
-}
 
 static double conns_gauge(void *arg)
 {
@@ -388,8 +367,7 @@ int pd_gateway_run(struct pd_gateway_opts *o)
         goto out;
     }
     router = pd_router_new();
-    if (!router || pd_router_add(router, "GET", "/healthz", h_healthz, NULL, &err) != 0 ||
-        pd_router_add(router, "GET", "/metrics", h_metrics, gw->reg, &err) != 0) {
+    if (!router || pd_http_admin_routes(router, gw->reg, &err) != 0) {
         fprintf(stderr, "paddock gateway: admin routes: %s\n", router ? err.msg : "out of memory");
         goto out;
     }

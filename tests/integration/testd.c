@@ -25,32 +25,11 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "http/admin.h"
 #include "http/server.h"
 
 #define MAX_SPECS PD_LOOP_MAX_LISTENERS
 #define SLOW_MAX_MS 600000
-
-static void h_healthz(struct pd_http_ctx *ctx, const struct pd_http_req *req, void *user)
-{
-    (void)req;
-    (void)user;
-    pd_http_reply_json(ctx, 200, json_pack("{s:s}", "status", "ok"));
-}
-
-static void h_metrics(struct pd_http_ctx *ctx, const struct pd_http_req *req, void *user)
-{
-    (void)req;
-    struct pd_metrics_buf b;
-    struct pd_err err;
-    pd_metrics_buf_init(&b, 0);
-    if (pd_metrics_render(user, &b, &err) != 0) {
-        pd_metrics_buf_free(&b);
-        pd_http_reply_error(ctx, 500, "rendering metrics failed: %s", err.msg);
-        return;
-    }
-    pd_http_reply(ctx, 200, PD_METRICS_CONTENT_TYPE, b.data, b.len);
-    pd_metrics_buf_free(&b);
-}
 
 static json_t *str_or_null(struct pd_slice s)
 {
@@ -278,12 +257,11 @@ int main(int argc, char **argv)
     struct pd_http_server *srv = NULL;
     struct pd_loop *loop = NULL;
     size_t used = 0;
-    if (!router || pd_router_add(router, "GET", "/healthz", h_healthz, NULL, &err) ||
+    if (!router || !hm || pd_http_admin_routes(router, reg, &err) ||
         pd_router_add(router, "POST", "/echo", h_echo, NULL, &err) ||
         pd_router_add(router, "GET", "/slow", h_slow, NULL, &err) ||
         pd_router_add(router, "GET", "/items/{id}", h_item, NULL, &err) ||
-        pd_router_add(router, "GET", "/error", h_error, NULL, &err) ||
-        !hm || pd_router_add(router, "GET", "/metrics", h_metrics, reg, &err)) {
+        pd_router_add(router, "GET", "/error", h_error, NULL, &err)) {
         if (!router)
             pd_err_set(&err, "out of memory");
         goto out;
