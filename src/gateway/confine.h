@@ -42,7 +42,7 @@
  *   - Default action for a syscall not in the list: ERRNO(ENOSYS), not EPERM and not a kill.
  *     Not a kill: the gateway is the agents' only way out; a syscall missing from the list (a new
  *     libc or libuv version) must fail one operation visibly (its error reaches the log as
- *     "Function not implemented") rather than take every sandbox offline with no log at all (a
+ *     strerror(ENOSYS)) rather than take every sandbox offline with no log at all (a
  *     SIGSYS handler could not log safely). ENOSYS rather than EPERM: glibc and libuv try newer
  *     syscalls first and fall back to older ones only on ENOSYS (clone3 -> clone, faccessat2 ->
  *     faccessat, epoll_pwait2, statx, close_range, openat2), exactly like Docker's and
