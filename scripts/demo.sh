@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: shows, with the real binary, what Paddock does today.
-# Paddock is being built component by component (see ARCHITECTURE.md, "Status by component"). The
-# sandboxed-agent demo arrives with the gateway and sandbox; until then this shows the foundation that the
-# gateway's decisions rest on, and says plainly what is not there yet.
+# Paddock is being built component by component (see ARCHITECTURE.md, "Status by component"). Until the
+# sandbox exists, this shows the net module's reading of hosts and the egress gateway in front of a real
+# origin on loopback (each outcome checked; exit 1 if one is not the expected one), stops everything it
+# started by PID, and says plainly what is not there yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${PADDOCK_BIN:-build/paddock}
@@ -31,9 +32,60 @@ for p in '*' '*.com' 'exa*mple.com' '127.0.0.1'; do
     fi
 done
 
+say "The egress gateway: a local origin, a policy, and requests through paddock gateway"
+work=$(mktemp -d)
+origin_pid=""; gw_pid=""
+cleanup() {
+    [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
+    [ -n "$origin_pid" ] && kill "$origin_pid" 2>/dev/null && wait "$origin_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+oport=$(free_port); gport=$(free_port)
+mkdir -p "$work/www" && echo "hello from the origin" > "$work/www/hello.txt"
+/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory "$work/www" "$oport" >"$work/origin.log" 2>&1 &
+origin_pid=$!
+cat > "$work/gateway.yaml" <<YAML
+sandbox_id: demo
+allow:
+  - host: api.demo.test          # the only destination this "agent" may reach
+    ports: [$oport]
+    allow_private: true          # it lives on loopback in this demo
+upstream:
+  hosts:                         # a static name for the demo origin (no DNS)
+    api.demo.test: ["127.0.0.1"]
+    other.demo.test: ["127.0.0.1"]
+YAML
+echo "policy ($work/gateway.yaml):"; sed 's/^/  /' "$work/gateway.yaml"
+"$BIN" --log-file "$work/gateway.log" gateway --config "$work/gateway.yaml" --listen "127.0.0.1:$gport" &
+gw_pid=$!
+for _ in $(seq 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$oport/" 2>/dev/null && \
+        grep -q '"event":"listening"' "$work/gateway.log" 2>/dev/null && break
+    sleep 0.1
+done
+try() { # expected-status description curl-args...
+    local want=$1 what=$2; shift 2
+    local got; got=$(curl -s -o "$work/body" -w '%{http_code}' -x "http://127.0.0.1:$gport" "$@" || true)
+    local mark="ok"; [ "$got" = "$want" ] || { mark="UNEXPECTED"; failed=1; }
+    printf '  %-52s expected %s, got %s  %s\n' "$what" "$want" "$got" "$mark"
+    [ "$got" = "200" ] && sed 's/^/      /' "$work/body" | head -2
+    [ "$got" != "200" ] && [ -s "$work/body" ] && printf '      %s\n' "$(head -c 300 "$work/body")"
+    return 0
+}
+failed=0
+try 200 "allowed name" "http://api.demo.test:$oport/hello.txt"
+try 403 "a name the policy does not list" "http://other.demo.test:$oport/hello.txt"
+try 403 "loopback spelled 0x7f.1 (an IP literal)" "http://0x7f.1:$oport/hello.txt"
+try 400 "Host header naming another host" -H "Host: other.demo.test:$oport" "http://api.demo.test:$oport/hello.txt"
+echo "  access log (one JSON line per request):"
+grep '"event":"access"' "$work/gateway.log" | head -4 | cut -c1-200 | sed 's/^/    /'
+[ "$failed" = 0 ] || { echo "make demo: an outcome was not the expected one" >&2; exit 1; }
+
 say "Not built yet"
 cat <<'TXT'
-The egress gateway (issue 3), the DNS filter (issue 4) and the sandbox with `paddock run` (issue 5) are
-the next components; when they land, `make demo` runs a sandboxed agent against a local HTTPS origin and
-shows each denial. Nothing above was simulated: every line came from build/paddock.
+The DNS filter (issue 4) and the sandbox with `paddock run` (issue 5) are the next components; when they
+land, `make demo` runs a sandboxed agent whose only way out is this gateway. Nothing above was simulated:
+every line came from build/paddock and a real origin on loopback.
 TXT
