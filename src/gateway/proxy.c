@@ -401,6 +401,26 @@ void px_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
+/* While a response is pending (RESPONSE, RELAY) the client connection stays readable, so a keep-alive
+ * request costs no read stop/start (epoll_ctl) pair; what arrives meanwhile is the next pipelined request,
+ * kept in c->in and parsed once the response is done. The read buffer is then sized to the room left in
+ * c->in, so everything read fits. */
+static bool waiting_for_response(const struct proxy_conn *c)
+{
+    return c->state == PX_RESPONSE || c->state == PX_RELAY;
+}
+
+static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct proxy_conn *c = h->data;
+    size_t size = PX_READ_SIZE;
+    if (waiting_for_response(c) && c->in_cap - c->in_len < size)
+        size = c->in_cap - c->in_len;
+    (void)suggested;
+    buf->base = size ? malloc(size) : NULL;
+    buf->len = buf->base ? size : 0;
+}
+
 static bool client_wants(struct proxy_conn *c)
 {
     switch (c->state) {
@@ -414,6 +434,9 @@ static bool client_wants(struct proxy_conn *c)
                queue_size(&c->up->tcp) < PX_WATERMARK;
     case PX_TUNNEL:
         return !c->client_eof && c->up && queue_size(&c->up->tcp) < PX_WATERMARK;
+    case PX_RESPONSE:
+    case PX_RELAY:
+        return c->keep_alive && !c->close_after && c->in_len < c->in_cap;
     default:
         return false;
     }
@@ -441,7 +464,7 @@ void px_update(struct proxy_conn *c)
         return;
     bool want = client_wants(c) && !c->client_eof;
     if (want && !c->client_reading) {
-        if (uv_read_start((uv_stream_t *)c->tcp, px_alloc_cb, client_read) == 0)
+        if (uv_read_start((uv_stream_t *)c->tcp, client_alloc_cb, client_read) == 0)
             c->client_reading = true;
     } else if (!want && c->client_reading) {
         uv_read_stop((uv_stream_t *)c->tcp);
@@ -623,6 +646,13 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             client_eof_tunnel(c);
             return;
         }
+        if (waiting_for_response(c) && nread == UV_EOF) {
+            /* A half-close after the request: the response still goes out, then the connection closes. */
+            c->client_eof = true;
+            c->keep_alive = false;
+            px_update(c);
+            return;
+        }
         c->client_eof = true;
         px_close(c);
         return;
@@ -674,6 +704,15 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             c->state = PX_RESPONSE;
         break;
     }
+    case PX_RESPONSE:
+    case PX_RELAY: /* the next pipelined request: parsed when this response is done */
+        if (!in_append(c, buf->base, n)) {
+            free(buf->base);
+            px_close(c);
+            return;
+        }
+        free(buf->base);
+        break;
     case PX_TUNNEL:
         if (!c->up) {
             free(buf->base);

@@ -913,3 +913,26 @@ def test_resolved_name_and_cache_never_bypass_private_check(gateway, origin):
         r = send(gw, raw_req("GET", f"http://localhost:{origin.port}/r", f"localhost:{origin.port}"))
         assert r.status == 403 and r.header("x-paddock-error") == "private_address_not_allowed"
     assert len(origin.requests) == 4
+
+
+def test_request_sent_while_response_pending(gateway, origin):
+    """The client stays readable while a response is pending: a request sent meanwhile is kept and answered
+    after the first, in order, and decided on its own."""
+    gw = gateway(base_cfg(origin.port))
+    with harness.Conn(gw.proxy_port) as c:
+        c.send(raw_req("GET", f"http://api.test:{origin.port}/slow1", f"api.test:{origin.port}"))
+        time.sleep(0.1)  # the first response is still pending at the origin
+        c.send(raw_req("GET", f"http://other.test:{origin.port}/x", f"other.test:{origin.port}") +
+               raw_req("GET", f"http://api.test:{origin.port}/p2", f"api.test:{origin.port}"))
+        assert [c.read_response().status for _ in range(3)] == [200, 403, 200]
+    assert [q["target"] for q in origin.requests] == ["/slow1", "/p2"]
+
+
+def test_half_close_after_request_still_answered(gateway, origin):
+    gw = gateway(base_cfg(origin.port))
+    with harness.Conn(gw.proxy_port) as c:
+        c.send(raw_req("GET", f"http://api.test:{origin.port}/slow2", f"api.test:{origin.port}"))
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_response()
+        assert r.status == 200 and json.loads(r.body)["target"] == "/slow2"
+        assert c.read_until_close() == b""

@@ -3,6 +3,7 @@ echo server, and a plain listener that records whether anyone connected. All on 
 ports, stopped by the test (fixtures in test_gateway.py)."""
 
 import json
+import time
 import socket
 import threading
 
@@ -113,6 +114,8 @@ class Origin:
                                   "host": hd.get("host")}).encode()
                 if target.startswith("/big"):
                     out = b"x" * 200000
+                if target.startswith("/slow"):
+                    time.sleep(0.3)  # the response is pending while the client sends more
                 close = hd.get("connection", "").lower() == "close"
                 resp = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(out)}\r\n"
                         f"X-Origin: yes\r\nConnection: {'close' if close else 'keep-alive'}\r\n\r\n").encode()
