@@ -380,9 +380,37 @@ static json_t *parse_literal(struct jctx *c, const char *word, json_t *value,
     return value;
 }
 
-static json_t *parse_array(struct jctx *c, unsigned depth, struct pd_config_loc open)
+/*
+ * After an array element or object member: the closing bracket (consumed; returns 1), or a comma followed
+ * by something other than the closing bracket (consumed; returns 0: parse the next one), or an error
+ * (returns -1): anything else, or a trailing comma.
+ */
+static int after_element(struct jctx *c, char close, const char *element, const char *container,
+                         struct pd_config_loc open)
 {
     char f[64];
+    skip_ws(c);
+    if (!at_end(c) && *c->p == close) {
+        adv(c);
+        return 1;
+    }
+    if (at_end(c) || *c->p != ',') {
+        fail_at(c, here(c), "unexpected %s (expected ',' or '%c' after %s; the %s starts at line %u, column %u)",
+                found(c, f, sizeof f), close, element, container, open.line, open.col);
+        return -1;
+    }
+    struct pd_config_loc comma = here(c);
+    adv(c);
+    skip_ws(c);
+    if (!at_end(c) && *c->p == close) {
+        fail_at(c, comma, "trailing comma: JSON does not allow ',' before '%c'", close);
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *parse_array(struct jctx *c, unsigned depth, struct pd_config_loc open)
+{
     adv(c); /* '[' */
     json_t *arr = json_array();
     if (!arr) {
@@ -404,26 +432,11 @@ static json_t *parse_array(struct jctx *c, unsigned depth, struct pd_config_loc 
             fail_oom(c);
             goto fail;
         }
-        skip_ws(c);
-        if (!at_end(c) && *c->p == ']') {
-            adv(c);
+        int next = after_element(c, ']', "an array element", "array", open);
+        if (next > 0)
             return arr;
-        }
-        if (at_end(c) || *c->p != ',') {
-            fail_at(
-                c, here(c),
-                "unexpected %s (expected ',' or ']' after an array element; the array starts at "
-                "line %u, column %u)",
-                found(c, f, sizeof f), open.line, open.col);
+        if (next < 0)
             goto fail;
-        }
-        struct pd_config_loc comma = here(c);
-        adv(c);
-        skip_ws(c);
-        if (!at_end(c) && *c->p == ']') {
-            fail_at(c, comma, "trailing comma: JSON does not allow ',' before ']'");
-            goto fail;
-        }
     }
 fail:
     json_decref(arr);
@@ -502,26 +515,11 @@ static json_t *parse_object(struct jctx *c, unsigned depth, struct pd_config_loc
             pd_cfg_free(key);
         if (rc != 0)
             goto fail;
-        skip_ws(c);
-        if (!at_end(c) && *c->p == '}') {
-            adv(c);
+        int next = after_element(c, '}', "an object member", "object", open);
+        if (next > 0)
             return obj;
-        }
-        if (at_end(c) || *c->p != ',') {
-            fail_at(
-                c, here(c),
-                "unexpected %s (expected ',' or '}' after an object member; the object starts at "
-                "line %u, column %u)",
-                found(c, f, sizeof f), open.line, open.col);
+        if (next < 0)
             goto fail;
-        }
-        struct pd_config_loc comma = here(c);
-        adv(c);
-        skip_ws(c);
-        if (!at_end(c) && *c->p == '}') {
-            fail_at(c, comma, "trailing comma: JSON does not allow ',' before '}'");
-            goto fail;
-        }
     }
 fail:
     json_decref(obj);
