@@ -194,8 +194,9 @@ static bool decide_request(struct proxy_conn *c, const struct pd_http_request *r
                               .port = c->port,
                               .is_connect = c->is_connect,
                               .method = c->method};
+    char path_small[1024]; /* the common case: no allocation on the per-request path */
     if (!c->is_connect) {
-        pathz = malloc(rq->path.n + 2);
+        pathz = rq->path.n + 2 <= sizeof path_small ? path_small : malloc(rq->path.n + 2);
         if (!pathz) {
             px_close(c);
             return false;
@@ -208,7 +209,8 @@ static bool decide_request(struct proxy_conn *c, const struct pd_http_request *r
         q.path = pathz;
     }
     pd_gw_decide(c->policy, &q, &c->d);
-    free(pathz);
+    if (pathz != path_small)
+        free(pathz);
     if (!c->d.allowed) {
         px_deny(c, c->d.status ? c->d.status : 403, c->d.error, c->d.reason, c->d.rule, 0, keep);
         return false;

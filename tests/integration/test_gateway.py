@@ -936,3 +936,12 @@ def test_half_close_after_request_still_answered(gateway, origin):
         r = c.read_response()
         assert r.status == 200 and json.loads(r.body)["target"] == "/slow2"
         assert c.read_until_close() == b""
+
+
+def test_long_path_decided_and_forwarded(gateway, origin):
+    """Paths longer than the decision's stack buffer take the allocated path; both are checked the same."""
+    gw = gateway(base_cfg(origin.port))
+    path = "/" + "a" * 2000
+    r = send(gw, raw_req("GET", f"http://api.test:{origin.port}{path}", f"api.test:{origin.port}"))
+    assert r.status == 200
+    assert origin.requests[-1]["target"] == path
