@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,11 +47,19 @@ static _Atomic int g_level = PD_LOG_INFO;
  * for each other; reconfiguration waits for in-flight writes. */
 static int g_fd = 2;
 static int g_owned_fd = -1;
+static bool g_fd_regular; /* g_fd is a regular file: a batch goes out in one write */
 static pthread_rwlock_t g_fd_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_rwlock_t g_secrets_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct secret g_secrets[PD_LOG_SECRETS_MAX];
 static size_t g_nsecrets;
 static unsigned char g_secret_first[256]; /* first bytes of registered secrets: fast reject */
+
+/* Per-thread batch (pd_log_batch_begin); owned by its thread only. */
+struct batch {
+    char *buf;
+    size_t len;
+};
+static _Thread_local struct batch t_batch;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 
@@ -95,8 +105,11 @@ bool pd_log_level_parse(const char *s, enum pd_log_level *out)
 void pd_log_set_fd(int fd)
 {
     int old = -1;
+    struct stat st;
+    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     pthread_rwlock_wrlock(&g_fd_lock);
     g_fd = fd;
+    g_fd_regular = regular;
     if (g_owned_fd >= 0 && g_owned_fd != fd) {
         old = g_owned_fd;
         g_owned_fd = -1;
@@ -117,9 +130,12 @@ int pd_log_open_file(const char *path, struct pd_err *err)
         pd_err_set(err, "cannot open log file '%s': %s", path, strerror(errno));
         return -1;
     }
+    struct stat st;
+    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     pthread_rwlock_wrlock(&g_fd_lock);
     int old = g_owned_fd;
     g_fd = fd;
+    g_fd_regular = regular;
     g_owned_fd = fd;
     pthread_rwlock_unlock(&g_fd_lock);
     if (old >= 0)
@@ -199,6 +215,7 @@ void pd_log_secret_clear(void)
 
 void pd_log_shutdown(void)
 {
+    pd_log_batch_end();
     pd_log_secret_clear();
     pd_log_set_fd(2);
 }
@@ -460,6 +477,8 @@ size_t pd_log_format(char *buf, size_t cap, int64_t ts_usec, enum pd_log_level l
     return o.len;
 }
 
+static void write_lines(const char *p, size_t n);
+
 void pd_log_emit(enum pd_log_level level, const char *component, const char *event,
                  const struct pd_log_field *fields, size_t nfields)
 {
@@ -470,19 +489,72 @@ void pd_log_emit(enum pd_log_level level, const char *component, const char *eve
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t usec = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
     size_t n = pd_log_format(line, sizeof line, usec, level, component, event, fields, nfields);
+    if (t_batch.buf) {
+        if (t_batch.len + n > PD_LOG_BATCH_BYTES)
+            pd_log_batch_flush();
+        memcpy(t_batch.buf + t_batch.len, line, n);
+        t_batch.len += n;
+        return;
+    }
+    write_lines(line, n);
+}
+
+/* Write whole lines: one write(2) to a regular file, else chunks of whole lines of at most
+ * PIPE_BUF bytes (a pipe keeps such writes whole against concurrent writers). */
+static void write_lines(const char *p, size_t n)
+{
     int saved_errno = errno; /* logging must not disturb the caller's errno */
     pthread_rwlock_rdlock(&g_fd_lock);
     int fd = g_fd;
+    bool whole = g_fd_regular;
     size_t off = 0;
     while (off < n) {
-        ssize_t w = write(fd, line + off, n - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            break; /* nowhere to report a logging failure */
+        size_t chunk = n - off;
+        if (!whole && chunk > PIPE_BUF) {
+            const char *nl = memrchr(p + off, '\n', PIPE_BUF);
+            chunk = nl ? (size_t)(nl - (p + off)) + 1 : n - off;
+            if (!nl) { /* a single record longer than PIPE_BUF: up to its end */
+                const char *end = memchr(p + off, '\n', n - off);
+                chunk = end ? (size_t)(end - (p + off)) + 1 : n - off;
+            }
         }
-        off += (size_t)w;
+        size_t end = off + chunk;
+        while (off < end) {
+            ssize_t w = write(fd, p + off, end - off);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                goto out; /* nowhere to report a logging failure */
+            }
+            off += (size_t)w;
+        }
     }
+out:
     pthread_rwlock_unlock(&g_fd_lock);
     errno = saved_errno;
+}
+
+bool pd_log_batch_begin(void)
+{
+    if (t_batch.buf)
+        return true;
+    t_batch.buf = malloc(PD_LOG_BATCH_BYTES);
+    t_batch.len = 0;
+    return t_batch.buf != NULL;
+}
+
+void pd_log_batch_flush(void)
+{
+    if (!t_batch.buf || t_batch.len == 0)
+        return;
+    size_t n = t_batch.len;
+    t_batch.len = 0;
+    write_lines(t_batch.buf, n);
+}
+
+void pd_log_batch_end(void)
+{
+    pd_log_batch_flush();
+    free(t_batch.buf);
+    t_batch.buf = NULL;
 }

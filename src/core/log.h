@@ -15,6 +15,7 @@
  * Threads: pd_log() may be called from any thread. Configuration calls (pd_log_set_*) are meant for startup
  * but are safe at any time. The module owns the output fd it opened with pd_log_open_file().
  * Never: allocates per record, blocks on a lock held across I/O, or prints a registered secret.
+ * Records of a batching thread (below) reach the fd at its next flush.
  */
 #ifndef PD_CORE_LOG_H
 #define PD_CORE_LOG_H
@@ -87,6 +88,21 @@ const char *pd_log_level_name(enum pd_log_level level);
 void pd_log_set_fd(int fd);
 /* Open (append, create 0640) and write to a file; replaces a file opened earlier. */
 int pd_log_open_file(const char *path, struct pd_err *err);
+
+/*
+ * Batching (event-loop threads): between pd_log_batch_begin() and pd_log_batch_end() a thread's
+ * records collect in a thread-local buffer (PD_LOG_BATCH_BYTES) and go out at pd_log_batch_flush(),
+ * which the worker loop calls once per loop iteration before it can block again, so a busy worker
+ * writes its access log with one write(2) per iteration instead of one per request. A record that
+ * would not fit flushes first. Lines stay whole: to a regular (O_APPEND) file the batch is one
+ * write; to a pipe, socket or terminal it is cut at line boundaries into writes of at most PIPE_BUF
+ * bytes (longer single records as before). Begin returns false (records are then written at once)
+ * when the buffer cannot be allocated. Flush and end are no-ops on a thread that did not begin.
+ */
+#define PD_LOG_BATCH_BYTES (64u * 1024u)
+bool pd_log_batch_begin(void);
+void pd_log_batch_flush(void);
+void pd_log_batch_end(void);
 
 /* Secrets shorter than PD_LOG_SECRET_MIN bytes are refused (they would scrub ordinary text). */
 #define PD_LOG_SECRET_MIN 4

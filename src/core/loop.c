@@ -376,8 +376,13 @@ static void worker_thread(void *arg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     w->state = WS_RUNNING;
-    uv_run(&w->uv, UV_RUN_DEFAULT);
+    /* One loop iteration at a time, so the records it produced (access logs) go out in one write
+     * before the loop can block again (log.h, batching). Same as UV_RUN_DEFAULT otherwise. */
+    pd_log_batch_begin();
+    while (uv_run(&w->uv, UV_RUN_ONCE) != 0)
+        pd_log_batch_flush();
     worker_after_run(w);
+    pd_log_batch_end();
 
     uv_mutex_lock(&l->mu);
     l->workers_done++;

@@ -2,8 +2,8 @@
  * pool.c - idle keep-alive upstream connections, per worker (no lock: each worker has its own),
  * keyed by (host, port, address). A connection is pooled only after a complete response that the
  * upstream declared persistent, with nothing unread and no write in flight; it is reused only for a
- * request whose own decision checked that exact address. While idle it is read: any byte or EOF
- * closes it. At most PX_POOL_MAX per worker (the oldest goes), each at most PX_POOL_IDLE_MS. TLS
+ * request whose own decision checked that exact address. While idle it is read (px_up_read passes
+ * its bytes to px_pool_idle_read): any byte or EOF closes it. At most PX_POOL_MAX per worker (the oldest goes), each at most PX_POOL_IDLE_MS. TLS
  * upstreams (the gateway's own TLS) are not pooled.
  */
 #include <stdio.h>
@@ -31,12 +31,12 @@ static void discard(struct px_upstream *up)
     uv_close((uv_handle_t *)&up->tcp, px_upstream_closed);
 }
 
-static void pool_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+void px_pool_idle_read(struct px_upstream *up, ssize_t nread, const uv_buf_t *buf)
 {
     free(buf->base);
     if (nread == 0)
         return;
-    discard(s->data); /* EOF, an error, or bytes nobody asked for */
+    discard(up); /* EOF, an error, or bytes nobody asked for */
 }
 
 bool px_pool_put(struct proxy_conn *c)
@@ -45,15 +45,17 @@ bool px_pool_put(struct proxy_conn *c)
     struct px_worker *pw = c->pw;
     if (!up || !up->connected || up->nwrites > 0 || pw->stopping)
         return false;
-    uv_read_stop((uv_stream_t *)&up->tcp);
+    /* A pooled connection is read by px_up_read like an attached one (it sees up->c == NULL), so
+     * handing it over costs no read stop/start pair (two epoll_ctl calls each way). */
+    if (!c->up_reading &&
+        uv_read_start((uv_stream_t *)&up->tcp, px_alloc_cb, px_up_read) != 0)
+        return false;
     const char *host = c->d.upstream_host ? c->d.upstream_host : c->host;
     snprintf(up->host, sizeof up->host, "%s", host);
     up->port = c->d.upstream_port ? c->d.upstream_port : c->port;
     up->addr = c->dialed;
     up->pw = pw;
     up->idle_since_ms = uv_now(pd_worker_uv(pw->w));
-    if (uv_read_start((uv_stream_t *)&up->tcp, px_alloc_cb, pool_read) != 0)
-        return false;
     c->up = NULL;
     c->up_reading = false;
     up->c = NULL;
@@ -88,8 +90,8 @@ struct px_upstream *px_pool_take(struct proxy_conn *c, const char *host, uint16_
             if (!pd_addr_equal(&c->addrs[i], &up->addr))
                 continue;
             unlink_up(up);
-            uv_read_stop((uv_stream_t *)&up->tcp);
             up->c = c;
+            c->up_reading = true; /* it kept reading while idle */
             c->next_addr = i;
             return up;
         }

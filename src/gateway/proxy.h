@@ -219,8 +219,9 @@ struct proxy_conn {
     struct px_body resp_body;
     bool ws; /* the request asks for a protocol upgrade (WebSocket) */
     bool dechunk; /* HTTP/1.0 client, chunked response: relay the data only, then close */
-    char *rbuf; /* upstream response head */
-    size_t rbuf_len;
+    char *rbuf; /* upstream response head: the first read buffer itself, grown when the head is
+                 * longer than one read */
+    size_t rbuf_len, rbuf_cap;
 
     /* Resolve + dial. */
     struct pd_addr addrs[PX_MAX_ADDRS];
@@ -309,6 +310,8 @@ void px_retry_fresh(struct proxy_conn *c); /* a pooled upstream failed early: di
 /* pool.c */
 bool px_pool_put(struct proxy_conn *c); /* after a complete response: keep c->up idle */
 struct px_upstream *px_pool_take(struct proxy_conn *c, const char *host, uint16_t port);
+/* px_up_read's path for a pooled (idle) connection: any byte or EOF closes it. */
+void px_pool_idle_read(struct px_upstream *up, ssize_t nread, const uv_buf_t *buf);
 void px_pool_init(struct px_worker *pw);
 void px_pool_close_all(struct px_worker *pw); /* shutdown: close idle ones and the timer */
 void px_upstream_closed(uv_handle_t *h); /* close callback of every px_upstream */

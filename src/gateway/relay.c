@@ -20,9 +20,9 @@
 
 /* The response head for the client: HTTP/1.1, hop-by-hop fields removed, our framing fields. */
 static char *rewrite_response(struct proxy_conn *c, const struct pd_http_response *r, bool interim,
-                              bool close, size_t *len)
+                              bool close, size_t extra, size_t *len)
 {
-    size_t cap = r->head_len + 128;
+    size_t cap = r->head_len + 128 + extra; /* extra: room the caller fills after the head */
     char *o = malloc(cap);
     if (!o)
         return NULL;
@@ -150,7 +150,7 @@ static void upgrade_to_tunnel(struct proxy_conn *c, const struct pd_http_respons
         return;
     }
     size_t len;
-    char *h = rewrite_response(c, rs, true, false, &len);
+    char *h = rewrite_response(c, rs, true, false, 0, &len);
     char *full = h ? malloc(len + up->value.n + 64) : NULL;
     if (!full) {
         free(h);
@@ -172,7 +172,7 @@ static void upgrade_to_tunnel(struct proxy_conn *c, const struct pd_http_respons
     c->bytes_received += rest;
     free(c->rbuf);
     c->rbuf = NULL;
-    c->rbuf_len = 0;
+    c->rbuf_len = c->rbuf_cap = 0;
     c->state = PX_TUNNEL;
     c->tunnel_counted = true;
     pd_metric_gauge_inc(GW(c)->m_tunnels);
@@ -218,7 +218,7 @@ static void parse_response(struct proxy_conn *c)
         }
         if (rs->status < 200) {
             size_t len;
-            char *h = rewrite_response(c, rs, true, false, &len);
+            char *h = rewrite_response(c, rs, true, false, 0, &len);
             if (!h || !px_to_client(c, h, len))
                 return;
             memmove(c->rbuf, c->rbuf + r, c->rbuf_len - (size_t)r);
@@ -230,32 +230,44 @@ static void parse_response(struct proxy_conn *c)
         c->dechunk = rs->framing == PD_HTTP_BODY_CHUNKED && c->version_minor == 0;
         bool close = c->close_after || !c->keep_alive || rs->framing == PD_HTTP_BODY_CLOSE ||
                      c->dechunk || c->pw->stopping;
+        px_body_init(&c->resp_body, rs->framing, rs->content_length, true);
+        /* The body bytes that came with the head go out in the same write as the head. */
+        size_t rest = c->rbuf_len - (size_t)r, with = 0;
+        if (rest > 0 && !c->resp_body.done && !c->dechunk) {
+            long b = px_body_feed(&c->resp_body, c->rbuf + r, rest, &perr);
+            if (b < 0) {
+                bad_upstream(c, perr.reason);
+                return;
+            }
+            with = (size_t)b;
+        }
         size_t len;
-        char *h = rewrite_response(c, rs, false, close, &len);
+        char *h = rewrite_response(c, rs, false, close, with, &len);
         if (!h) {
             px_close(c);
             return;
         }
+        memcpy(h + len, c->rbuf + r, with);
         c->status = rs->status;
         c->committed = c->resp_started = true;
-        if (!px_to_client(c, h, len))
-            return;
-        px_body_init(&c->resp_body, rs->framing, rs->content_length, true);
         c->state = PX_RELAY;
-        size_t rest = c->rbuf_len - (size_t)r;
         char *rb = c->rbuf;
         c->rbuf = NULL;
-        c->rbuf_len = 0;
-        if (c->resp_body.done) {
+        c->rbuf_len = c->rbuf_cap = 0;
+        if (!px_to_client(c, h, len + with)) {
             free(rb);
-            if (rest > 0)
-                c->up_dirty = true;
-            px_finish_response(c);
-        } else if (rest > 0) {
+            return;
+        }
+        if (c->dechunk && rest > 0) {
             relay_body(c, NULL, rb + r, rest);
             free(rb);
-        } else {
-            free(rb);
+            return;
+        }
+        free(rb);
+        if (c->resp_body.done) {
+            if (rest > with)
+                c->up_dirty = true; /* bytes after the response: the connection is not reusable */
+            px_finish_response(c);
         }
         return;
     }
@@ -301,23 +313,29 @@ void px_up_data(struct proxy_conn *c, char *buf, size_t n)
     case PX_FORWARD:
     case PX_RESPONSE: {
         px_arm(c, c->lim.tunnel_idle_timeout_ms);
-        if (!c->rbuf) {
-            c->rbuf = malloc(PX_RESP_HEAD_MAX + PX_READ_SIZE);
-            if (!c->rbuf) {
+        if (!c->rbuf) { /* usually the whole head is in the first read: parse it in place */
+            c->rbuf = buf;
+            c->rbuf_len = c->rbuf_cap = n;
+        } else {
+            if (n > PX_RESP_HEAD_MAX + PX_READ_SIZE - c->rbuf_len) {
                 free(buf);
-                px_close(c);
+                bad_upstream(c, "response head too large");
                 return;
             }
-        }
-        size_t room = PX_RESP_HEAD_MAX + PX_READ_SIZE - c->rbuf_len;
-        if (n > room) {
+            if (c->rbuf_len + n > c->rbuf_cap) {
+                char *nb = realloc(c->rbuf, PX_RESP_HEAD_MAX + PX_READ_SIZE);
+                if (!nb) {
+                    free(buf);
+                    px_close(c);
+                    return;
+                }
+                c->rbuf = nb;
+                c->rbuf_cap = PX_RESP_HEAD_MAX + PX_READ_SIZE;
+            }
+            memcpy(c->rbuf + c->rbuf_len, buf, n);
+            c->rbuf_len += n;
             free(buf);
-            bad_upstream(c, "response head too large");
-            return;
         }
-        memcpy(c->rbuf + c->rbuf_len, buf, n);
-        c->rbuf_len += n;
-        free(buf);
         parse_response(c);
         break;
     }
@@ -345,6 +363,10 @@ void px_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct px_upstream *up = s->data;
     struct proxy_conn *c = up->c;
+    if (!c) { /* idle in the pool */
+        px_pool_idle_read(up, nread, buf);
+        return;
+    }
     if (nread <= 0) {
         free(buf->base);
         if (nread == 0 || c->up != up)

@@ -610,6 +610,7 @@ enum { WRITERS = 8, PER_WRITER = 400 };
 struct writer {
     int id;
     size_t max_pad;
+    int batch; /* > 0: this thread batches and flushes every `batch` records */
 };
 
 static const char *pad_bytes(void)
@@ -629,9 +630,16 @@ static void *writer_main(void *arg)
 {
     const struct writer *w = arg;
     const char *pad = pad_bytes();
-    for (int i = 0; i < PER_WRITER; i++)
+    if (w->batch > 0 && !pd_log_batch_begin())
+        return NULL; /* the line count check then fails */
+    for (int i = 0; i < PER_WRITER; i++) {
         pd_log(PD_LOG_INFO, "t", "line", PD_LINT("thread", w->id), PD_LINT("seq", i),
                PD_LSTRN("pad", pad, pad_len(w->id, i, w->max_pad)));
+        if (w->batch > 0 && i % w->batch == w->batch - 1)
+            pd_log_batch_flush();
+    }
+    if (w->batch > 0)
+        pd_log_batch_end();
     return NULL;
 }
 
@@ -659,17 +667,22 @@ static void check_whole_lines(char *text, size_t max_pad)
     assert_int_equal(lines, WRITERS * PER_WRITER);
 }
 
-static void run_writers(size_t max_pad)
+static void run_writers_batched(size_t max_pad, int batch)
 {
     pthread_t t[WRITERS];
     struct writer w[WRITERS];
     (void)pad_bytes(); /* fill the shared padding before the writers read it */
     for (int i = 0; i < WRITERS; i++) {
-        w[i] = (struct writer){.id = i, .max_pad = max_pad};
+        w[i] = (struct writer){.id = i, .max_pad = max_pad, .batch = batch};
         assert_int_equal(pthread_create(&t[i], NULL, writer_main, &w[i]), 0);
     }
     for (int i = 0; i < WRITERS; i++)
         assert_int_equal(pthread_join(t[i], NULL), 0);
+}
+
+static void run_writers(size_t max_pad)
+{
+    run_writers_batched(max_pad, 0);
 }
 
 static void test_threads_to_one_file(void **state)
@@ -752,6 +765,90 @@ static void *spinner_main(void *arg)
     return NULL;
 }
 
+/* Batching threads: records of several threads, flushed every 7 (a flush also happens when the
+ * 64 KiB batch would overflow with 12 KB records), all arrive whole, each once. */
+static void test_batched_threads_to_one_file(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/pd_test_logbt_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    struct pd_err err = {{0}};
+    assert_int_equal(pd_log_open_file(path, &err), 0);
+    run_writers_batched(12000, 7);
+    pd_log_set_fd(2);
+    char *text = read_file(path, NULL);
+    check_whole_lines(text, 12000);
+    free(text);
+    unlink(path);
+}
+
+/* To a pipe a batch is cut into whole-line writes of at most PIPE_BUF bytes, so lines of batching
+ * writers never interleave. */
+static void test_batched_threads_to_one_pipe(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    struct drain d = {.fd = p[0]};
+    pthread_t reader;
+    assert_int_equal(pthread_create(&reader, NULL, drain_main, &d), 0);
+    pd_log_set_fd(p[1]);
+    size_t max_pad = PIPE_BUF - 200;
+    run_writers_batched(max_pad, 5);
+    pd_log_set_fd(2);
+    close(p[1]);
+    assert_int_equal(pthread_join(reader, NULL), 0);
+    close(p[0]);
+    assert_non_null(d.buf);
+    check_whole_lines(d.buf, max_pad);
+    free(d.buf);
+}
+
+/* Nothing reaches the fd before the flush; flush writes everything in order; end flushes; a thread
+ * that never began is unaffected by flush/end. */
+static void test_batch_holds_until_flush(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    pd_log_batch_flush(); /* not batching: no-op */
+    pd_log_batch_end();
+    pd_log_set_fd(p[1]);
+    assert_true(pd_log_batch_begin());
+    assert_true(pd_log_batch_begin()); /* idempotent */
+    pd_log(PD_LOG_INFO, "t", "a");
+    pd_log(PD_LOG_INFO, "t", "b");
+    char buf[4096];
+    errno = 0;
+    assert_int_equal(read(p[0], buf, sizeof buf), -1);
+    assert_int_equal(errno, EAGAIN);
+    pd_log_batch_flush();
+    ssize_t n = read(p[0], buf, sizeof buf - 1);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_int_equal(count_lines(buf), 2);
+    const char *b = strstr(buf, "\"event\":\"b\"");
+    const char *a = strstr(buf, "\"event\":\"a\"");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(a < b);
+    pd_log(PD_LOG_INFO, "t", "c");
+    pd_log_batch_end();
+    n = read(p[0], buf, sizeof buf - 1);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "\"event\":\"c\""));
+    pd_log(PD_LOG_INFO, "t", "d"); /* no longer batching: written at once */
+    n = read(p[0], buf, sizeof buf - 1);
+    assert_true(n > 0);
+    pd_log_set_fd(2);
+    close(p[0]);
+    close(p[1]);
+}
+
 /* Switching files while another thread logs: every record lands whole in one of the files, none is
  * lost to a descriptor closed under it. */
 static void test_reopen_while_logging(void **state)
@@ -803,6 +900,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_threads_to_one_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_to_one_pipe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_while_logging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batched_threads_to_one_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batched_threads_to_one_pipe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_holds_until_flush, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
