@@ -45,7 +45,7 @@ static const char *const allowed[] = {
     "brk", "mmap", "munmap", "mremap", "mprotect", "madvise",
     /* fd I/O: sockets, pipes, eventfds and files */
     "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close", "dup", "dup2",
-    "dup3", "fcntl",
+    "dup3", "fcntl", "splice", /* zero-copy tunnels (splice.c) */
     /* files: config / value_file / ca_file / /etc/hosts / resolv.conf / nsswitch / certs on reload,
      * and the budget state (temp file, fchmod, fsync, rename, unlink on failure, dir fsync);
      * getdents (the legacy number) is what the sanitizer runtime lists /proc/self/task with */

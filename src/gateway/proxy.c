@@ -53,6 +53,7 @@ static void conn_free(struct proxy_conn *c)
     free(c->up_head);
     free(c->rbuf);
     free(c->hello);
+    free(c->sp_dead);
     free(c);
     pd_worker_release(pw->w);
 }
@@ -89,6 +90,7 @@ void px_close_up(struct proxy_conn *c)
     if (!c->up)
         return;
     struct px_upstream *up = c->up;
+    px_splice_stop(c);
     px_tls_free(c);
     c->up = NULL;
     c->up_reading = false;
@@ -471,10 +473,24 @@ static bool up_wants(struct proxy_conn *c)
     }
 }
 
+/* A tunnel that relays bytes unchanged and has nothing queued in user space moves them by
+ * splice(2) from now on (splice.c). */
+static bool splice_ready(const struct proxy_conn *c)
+{
+    return c->state == PX_TUNNEL && !c->no_splice && !c->ssl && c->up && c->up->connected &&
+           !c->client_eof && !c->up_eof && c->in_len == 0 && c->up->nwrites == 0 &&
+           queue_size(c->tcp) == 0 && queue_size(&c->up->tcp) == 0;
+}
+
 void px_update(struct proxy_conn *c)
 {
-    if (c->state == PX_CLOSED)
+    if (c->state == PX_CLOSED || c->sp)
         return;
+    if (splice_ready(c)) {
+        if (px_splice_start(c))
+            return;
+        c->no_splice = true;
+    }
     bool want = client_wants(c) && !c->client_eof;
     if (want && !c->client_reading) {
         if (uv_read_start((uv_stream_t *)c->tcp, client_alloc_cb, client_read) == 0)

@@ -241,6 +241,11 @@ struct proxy_conn {
     bool injected; /* the credential header went upstream */
     bool reused; /* the upstream came from the pool (a failure before any response retries fresh) */
     bool up_dirty; /* the upstream sent bytes past the response: never pooled */
+
+    /* Zero-copy tunnel (splice.c): non-NULL while the tunnel's bytes move by splice(2). */
+    struct px_splice *sp;
+    struct px_splice *sp_dead; /* a stopped one, freed with c (its polls close asynchronously) */
+    bool no_splice; /* setting it up failed once: keep the copying relay */
 };
 
 /* proxy.c: the loop service hooks. */
@@ -307,6 +312,13 @@ void px_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 void px_up_data(struct proxy_conn *c, char *buf, size_t n); /* plaintext from upstream (owned) */
 void px_up_eof(struct proxy_conn *c, int code); /* UV_EOF or an error */
 void px_retry_fresh(struct proxy_conn *c); /* a pooled upstream failed early: dial anew */
+/* splice.c */
+#define PX_SPLICE_PIPE (256u * 1024u) /* pipe size asked for per direction (bound on bytes in flight) */
+/* Switch a TUNNEL with nothing queued on either side to splice(2). false: not possible (c keeps
+ * the copying relay; reading may have been stopped, px_update restarts it). */
+bool px_splice_start(struct proxy_conn *c);
+void px_splice_update(struct proxy_conn *c); /* the poll events the two directions need now */
+void px_splice_stop(struct proxy_conn *c); /* close the polls and pipes (before the sockets) */
 /* pool.c */
 bool px_pool_put(struct proxy_conn *c); /* after a complete response: keep c->up idle */
 struct px_upstream *px_pool_take(struct proxy_conn *c, const char *host, uint16_t port);

@@ -750,6 +750,71 @@ def test_large_tunnel_transfer_both_ways(gateway, echo, origin):
         assert got == payload
 
 
+def test_tunnel_half_close_from_upstream(gateway, origin):
+    """The upstream finishes sending first: the client gets its bytes and EOF, and can still send;
+    the upstream receives those bytes and then the client's EOF (half-close passes both ways)."""
+    import threading
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    got = {}
+
+    def upstream():
+        conn, _ = srv.accept()
+        conn.settimeout(10)
+        conn.sendall(b"server-says-bye" * 1000)
+        conn.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            b = conn.recv(65536)
+            if not b:
+                break
+            data += b
+        got["data"] = data
+        conn.close()
+
+    t = threading.Thread(target=upstream)
+    t.start()
+    try:
+        gw = gateway(base_cfg(origin.port, extra_ports=[port]))
+        with harness.Conn(gw.proxy_port) as c:
+            c.send(f"CONNECT api.test:{port} HTTP/1.1\r\nHost: api.test:{port}\r\n\r\n".encode())
+            assert c._read_until(b"\r\n\r\n").startswith(b"HTTP/1.1 200")
+            assert c._read_exact(15000) == b"server-says-bye" * 1000
+            assert c.sock.recv(1) == b""  # the upstream's FIN arrived
+            c.send(b"client-after-eof" * 5000)
+            c.sock.shutdown(socket.SHUT_WR)
+            assert c.read_until_close() == b""
+        t.join(10)
+        assert got["data"] == b"client-after-eof" * 5000
+        rec = gw.wait_event("access")[0]
+        assert rec["bytes_sent"] == 80000 and rec["bytes_received"] == 15000
+        assert rec["error"] is None
+    finally:
+        srv.close()
+        t.join(10)
+
+
+def test_large_tunnel_counts_every_byte(gateway, echo, origin):
+    """16 MiB each way through a tunnel: byte-identical, and the access log counts every byte."""
+    import threading
+    gw = gateway(base_cfg(origin.port, extra_ports=[echo.port]))
+    payload = os.urandom(1 << 20) * 16
+    with harness.Conn(gw.proxy_port, timeout=30) as c:
+        c.send(f"CONNECT api.test:{echo.port} HTTP/1.1\r\nHost: api.test:{echo.port}\r\n\r\n".encode())
+        assert c._read_until(b"\r\n\r\n").startswith(b"HTTP/1.1 200")
+        sender = threading.Thread(target=c.sock.sendall, args=(payload,))
+        sender.start()
+        got = c._read_exact(len(payload))
+        sender.join()
+        assert got == payload
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.read_until_close() == b""
+    rec = gw.wait_event("access")[0]
+    assert rec["bytes_sent"] == len(payload) and rec["bytes_received"] == len(payload)
+
+
 def test_idle_keepalive_connection_closed(gateway, origin):
     cfg = base_cfg(origin.port)
     cfg["limits"]["idle_timeout_ms"] = 300
