@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -299,6 +300,9 @@ int pd_gateway_run(struct pd_gateway_opts *o)
     struct pd_router *router = NULL;
     struct pd_http_server *admin = NULL;
     char *config_abs = NULL;
+    /* Relay read buffers (PX_READ_SIZE) come and go per read: without this, freeing one at the top
+     * of a worker's arena trims the arena (madvise) and the next read faults the pages back in. */
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     if (!st) {
         fprintf(stderr, "paddock gateway: out of memory\n");
         goto out_specs;
