@@ -204,10 +204,12 @@ static void on_reload(struct pd_loop *l, void *user)
         pd_gw_policy_unref(cur);
         return;
     }
-    /* The TLS context follows upstream.ca_file (rebuilt when the path changes). */
+    /* The TLS context is rebuilt on every reload that needs one, so a CA file replaced in place (or
+     * an updated system trust store) takes effect like any other change; a CA that no longer loads
+     * refuses the reload. Connections hold their own reference to the context they started with. */
     SSL_CTX *nctx = NULL;
     char *nca = NULL;
-    if (needs_tls(np) && (!gw->tls_ctx || strcmp(ca_of(np), gw->tls_ca) != 0)) {
+    if (needs_tls(np)) {
         nctx = px_tls_ctx_new(ca_of(np), &err);
         nca = nctx ? strdup(ca_of(np)) : NULL;
         if (!nctx || !nca) {

@@ -489,6 +489,27 @@ def test_upstream_tls_verification_failure(gateway, origin, tls_origin, tmp_path
     assert o.requests == []
 
 
+def test_reload_rereads_ca_file_replaced_in_place(gateway, origin, tls_origin, tmp_path):
+    """An operator replaces the CA bundle at the same path and sends SIGHUP: the new CA is used."""
+    import shutil
+    o, right_ca = tls_origin
+    other = tmp_path / "other"
+    other.mkdir()
+    _, wrong_ca = make_ca(other, "other-ca")
+    bundle = tmp_path / "bundle.pem"
+    shutil.copy(wrong_ca, bundle)
+    gw = gateway(tls_cfg(origin.port, str(bundle), upgrade_http=True))
+    r = send(gw, raw_req("GET", "http://cred.test/", "cred.test"))
+    assert r.status == 502 and r.header("x-paddock-error") == "upstream_tls_failed"
+    shutil.copy(right_ca, bundle)
+    gw.signal(signal.SIGHUP)
+    gw.wait_event("reloaded")
+    r = send(gw, raw_req("GET", "http://cred.test/", "cred.test"))
+    assert r.status == 200, r
+    hdrs = {k.lower(): v for k, v in o.requests[-1]["headers"]}
+    assert hdrs["authorization"] == f"Bearer {SECRET}"
+
+
 # ---------------------------------------------------------------- CONNECT
 
 
