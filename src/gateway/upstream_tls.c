@@ -4,16 +4,15 @@
  * The certificate is verified against the system trust store or upstream.ca_file, and the host name
  * with SSL_set1_host (the SNI is the same name). Plaintext going up passes through px_tls_write
  * (wiped after encryption: request heads carry the credential); ciphertext coming back through
- * px_tls_read, which hands the plaintext to the ordinary response path (relay.c).
+ * px_tls_read, which hands the plaintext to the ordinary response path (relay.c). OpenSSL is called
+ * through the table of ossl.h (loaded when the first policy that needs it is built).
  */
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "gateway/ossl.h"
 #include "gateway/proxy.h"
 
 #define COMPONENT "gateway"
@@ -21,23 +20,27 @@
 
 struct ssl_ctx_st *px_tls_ctx_new(const char *ca_file, struct pd_err *err)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    const struct pd_ossl *o = pd_ossl_load(err);
+    if (!o)
+        return NULL;
+    SSL_CTX *ctx = o->SSL_CTX_new(o->TLS_client_method());
     if (!ctx) {
         pd_err_set(err, "cannot create a TLS context");
         return NULL;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    int ok = ca_file && *ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
-                                 : SSL_CTX_set_default_verify_paths(ctx);
+    /* SSL_CTX_set_min_proto_version is this macro */
+    o->SSL_CTX_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL);
+    o->SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    int ok = ca_file && *ca_file ? o->SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                                 : o->SSL_CTX_set_default_verify_paths(ctx);
     if (ok != 1) {
-        unsigned long e = ERR_get_error();
+        unsigned long e = o->ERR_get_error();
         char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
+        o->ERR_error_string_n(e, buf, sizeof buf);
         pd_err_set(err, "cannot load the CA certificates %s: %s",
                    ca_file && *ca_file ? ca_file : "of the system trust store", buf);
-        ERR_clear_error();
-        SSL_CTX_free(ctx);
+        o->ERR_clear_error();
+        o->SSL_CTX_free(ctx);
         return NULL;
     }
     return ctx;
@@ -46,7 +49,7 @@ struct ssl_ctx_st *px_tls_ctx_new(const char *ca_file, struct pd_err *err)
 void px_tls_free(struct proxy_conn *c)
 {
     if (c->ssl) {
-        SSL_free(c->ssl); /* frees both BIOs */
+        pd_ossl()->SSL_free(c->ssl); /* frees both BIOs */
         c->ssl = NULL;
         c->rbio = c->wbio = NULL;
     }
@@ -57,13 +60,14 @@ void px_tls_free(struct proxy_conn *c)
 static bool flush(struct proxy_conn *c)
 {
     size_t n;
-    while (c->ssl && c->up && (n = BIO_ctrl_pending(c->wbio)) > 0) {
+    const struct pd_ossl *o = pd_ossl();
+    while (c->ssl && c->up && (n = o->BIO_ctrl_pending(c->wbio)) > 0) {
         char *buf = malloc(n);
         if (!buf) {
             px_close(c);
             return false;
         }
-        int r = BIO_read(c->wbio, buf, (int)n);
+        int r = o->BIO_read(c->wbio, buf, (int)n);
         if (r <= 0) {
             free(buf);
             break;
@@ -76,17 +80,18 @@ static bool flush(struct proxy_conn *c)
 
 static void tls_failed(struct proxy_conn *c, const char *what)
 {
+    const struct pd_ossl *o = pd_ossl();
     char r[PD_GW_REASON_MAX];
-    long v = c->ssl ? SSL_get_verify_result(c->ssl) : X509_V_OK;
-    unsigned long e = ERR_get_error();
+    long v = c->ssl ? o->SSL_get_verify_result(c->ssl) : X509_V_OK;
+    unsigned long e = o->ERR_get_error();
     char ebuf[256] = "";
     if (e)
-        ERR_error_string_n(e, ebuf, sizeof ebuf);
-    ERR_clear_error();
+        o->ERR_error_string_n(e, ebuf, sizeof ebuf);
+    o->ERR_clear_error();
     if (v != X509_V_OK)
         px_reason(r, "TLS to %s (%s) failed: certificate verification: %s",
                   c->d.upstream_host ? c->d.upstream_host : c->host, c->up_text,
-                  X509_verify_cert_error_string(v));
+                  o->X509_verify_cert_error_string(v));
     else
         px_reason(r, "TLS to %s (%s) failed: %s%s%s",
                   c->d.upstream_host ? c->d.upstream_host : c->host, c->up_text, what,
@@ -97,8 +102,9 @@ static void tls_failed(struct proxy_conn *c, const char *what)
 
 static void handshake(struct proxy_conn *c)
 {
-    ERR_clear_error();
-    int r = SSL_do_handshake(c->ssl);
+    const struct pd_ossl *o = pd_ossl();
+    o->ERR_clear_error();
+    int r = o->SSL_do_handshake(c->ssl);
     if (!flush(c))
         return;
     if (r == 1) {
@@ -106,7 +112,7 @@ static void handshake(struct proxy_conn *c)
         px_send_request(c);
         return;
     }
-    int e = SSL_get_error(c->ssl, r);
+    int e = o->SSL_get_error(c->ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         return;
     tls_failed(c, "handshake");
@@ -116,28 +122,36 @@ void px_tls_start(struct proxy_conn *c)
 {
     const char *host = c->d.upstream_host;
     struct ssl_ctx_st *ctx = pd_gateway_tls_ctx(GW(c));
-    c->ssl = ctx ? SSL_new(ctx) : NULL;
-    SSL_CTX_free(ctx);
+    if (!ctx) { /* unreachable: a policy that needs TLS is refused without a context */
+        tls_failed(c, "no TLS context");
+        return;
+    }
+    const struct pd_ossl *o = pd_ossl(); /* loaded: the context exists */
+    c->ssl = o->SSL_new(ctx);
+    o->SSL_CTX_free(ctx);
     if (c->ssl) {
-        c->rbio = BIO_new(BIO_s_mem());
-        c->wbio = BIO_new(BIO_s_mem());
+        c->rbio = o->BIO_new(o->BIO_s_mem());
+        c->wbio = o->BIO_new(o->BIO_s_mem());
     }
     if (!c->ssl || !c->rbio || !c->wbio || !host) {
         if (c->ssl && (!c->rbio || !c->wbio)) {
-            BIO_free(c->rbio);
-            BIO_free(c->wbio);
+            o->BIO_free(c->rbio);
+            o->BIO_free(c->wbio);
             c->rbio = c->wbio = NULL;
         }
         tls_failed(c, "cannot set up the TLS session");
         return;
     }
-    SSL_set_bio(c->ssl, c->rbio, c->wbio);
-    SSL_set_connect_state(c->ssl);
-    if (SSL_set_tlsext_host_name(c->ssl, host) != 1 || SSL_set1_host(c->ssl, host) != 1) {
+    o->SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    o->SSL_set_connect_state(c->ssl);
+    /* SSL_set_tlsext_host_name is this macro */
+    if (o->SSL_ctrl(c->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, (void *)host) !=
+            1 ||
+        o->SSL_set1_host(c->ssl, host) != 1) {
         tls_failed(c, "cannot set the server name");
         return;
     }
-    SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    o->SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     c->state = PX_UPSTREAM_TLS;
     px_arm(c, c->connect_timeout_ms);
     handshake(c);
@@ -145,23 +159,24 @@ void px_tls_start(struct proxy_conn *c)
 
 bool px_tls_write(struct proxy_conn *c, char *data, size_t len)
 {
+    const struct pd_ossl *o = pd_ossl();
     size_t off = 0;
     bool ok = true;
-    ERR_clear_error();
+    o->ERR_clear_error();
     while (ok && off < len) {
         int chunk = len - off > (1u << 30) ? (1 << 30) : (int)(len - off);
-        int r = SSL_write(c->ssl, data + off, chunk);
+        int r = o->SSL_write(c->ssl, data + off, chunk);
         if (r <= 0)
             ok = false;
         else
             off += (size_t)r;
     }
-    OPENSSL_cleanse(data, len);
+    explicit_bzero(data, len);
     free(data);
     if (!ok) {
         pd_log(PD_LOG_INFO, COMPONENT, "upstream_tls_error", PD_LSTR("upstream", c->up_text),
                PD_LSTR("reason", "SSL_write failed"));
-        ERR_clear_error();
+        o->ERR_clear_error();
         px_close(c);
         return false;
     }
@@ -170,8 +185,9 @@ bool px_tls_write(struct proxy_conn *c, char *data, size_t len)
 
 void px_tls_read(struct proxy_conn *c, char *buf, size_t n)
 {
+    const struct pd_ossl *o = pd_ossl();
     struct ssl_st *ssl = c->ssl;
-    int w = BIO_write(c->rbio, buf, (int)n);
+    int w = o->BIO_write(c->rbio, buf, (int)n);
     free(buf);
     if (w != (int)n) {
         px_close(c);
@@ -188,8 +204,8 @@ void px_tls_read(struct proxy_conn *c, char *buf, size_t n)
             px_close(c);
             return;
         }
-        ERR_clear_error();
-        int r = SSL_read(ssl, out, TLS_READ_CHUNK);
+        o->ERR_clear_error();
+        int r = o->SSL_read(ssl, out, TLS_READ_CHUNK);
         if (r > 0) {
             px_up_data(c, out, (size_t)r);
             if (c->ssl != ssl || c->state == PX_CLOSED)
@@ -197,12 +213,12 @@ void px_tls_read(struct proxy_conn *c, char *buf, size_t n)
             continue;
         }
         free(out);
-        int e = SSL_get_error(ssl, r);
+        int e = o->SSL_get_error(ssl, r);
         if (!flush(c))
             return;
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             return;
-        ERR_clear_error();
+        o->ERR_clear_error();
         px_up_eof(c, e == SSL_ERROR_ZERO_RETURN ? UV_EOF : UV_EPROTO);
         return;
     }

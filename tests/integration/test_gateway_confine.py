@@ -255,6 +255,38 @@ def test_alias_over_tls_as_nobody(gateway, origin, tls_origin):
     assert a["credential"] == "TEST_TOKEN"
 
 
+def libssl_mapped(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return "libssl.so" in f.read()
+
+
+@needs_root
+def test_openssl_loaded_only_when_a_reload_first_needs_it(gateway, origin, tls_origin, shared_dir):
+    """A policy without credentials never loads OpenSSL; a reload that adds an alias loads it then,
+    as nobody and under the seccomp filter, and the alias works."""
+    import shutil
+    o, ca = tls_origin
+    shared_ca = os.path.join(shared_dir, "ca.pem")
+    shutil.copy(ca, shared_ca)
+    os.chmod(shared_ca, 0o644)
+    cfg = base_cfg(origin.port)
+    cfg["credentials"] = []
+    gw = gateway(cfg, "--user", "nobody")
+    assert not libssl_mapped(gw.pid)
+    r = send(gw, raw_req("GET", f"http://api.test:{origin.port}/plain", f"api.test:{origin.port}"))
+    assert r.status == 200
+    assert not libssl_mapped(gw.pid)
+    write_cfg(gw, tls_cfg(origin.port, shared_ca, alias="credalias"))
+    gw.signal(signal.SIGHUP)
+    gw.wait_event("reloaded")
+    assert libssl_mapped(gw.pid)
+    with harness.Conn(gw.proxy_port) as c:
+        c.send(raw_req("GET", "http://credalias.devbox.local/v1", "credalias.devbox.local"))
+        assert c.read_response().status == 200
+    hdrs = {k.lower(): v for k, v in o.requests[-1]["headers"]}
+    assert hdrs["authorization"] == f"Bearer {SECRET}"
+
+
 def test_system_resolver_under_filter(gateway, origin):
     """No upstream.hosts entry: the name goes through getaddrinfo on libuv's thread pool (threads
     created after the filter, nsswitch.conf, /etc/hosts, resolv.conf)."""

@@ -50,3 +50,9 @@ def test_stack_protector_and_fortify(elf):
     syms = elf("-W", "--dyn-syms")
     assert "__stack_chk_fail" in syms
     assert "_chk@" in syms  # glibc's checked variants: _FORTIFY_SOURCE is in effect
+
+
+def test_openssl_not_linked(elf):
+    """OpenSSL is loaded on first use (src/gateway/ossl.h), never at startup."""
+    needed = [l for l in elf("-d").splitlines() if "(NEEDED)" in l]
+    assert needed and not any("libssl" in l or "libcrypto" in l for l in needed), needed
