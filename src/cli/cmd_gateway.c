@@ -17,15 +17,18 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: paddock gateway --config FILE [--listen ADDR:PORT]... [--listen-fd N]...\n"
-        "                       [--admin ADDR:PORT] [--workers N] [--user NAME]\n"
-        "                       [--no-seccomp] [--check]\n"
+        "                       [--dns-listen ADDR:PORT]... [--admin ADDR:PORT] [--workers N]\n"
+        "                       [--user NAME] [--no-seccomp] [--check]\n"
         "\n"
         "Run the egress gateway: an HTTP forward proxy (absolute-form requests and CONNECT\n"
-        "tunnels) that lets through only what the policy in FILE allows (docs/gateway-config.md).\n"
+        "tunnels) that lets through only what the policy in FILE allows, and its DNS filter\n"
+        "(docs/gateway-config.md). Either may run alone.\n"
         "\n"
         "  --config FILE       the gateway policy (YAML or JSON)\n"
         "  --listen ADDR:PORT  a proxy listener (repeatable; overrides the config's `listen`)\n"
         "  --listen-fd N       an inherited listening socket (repeatable; overrides `listen`)\n"
+        "  --dns-listen ADDR:PORT  a DNS listener, UDP and TCP (repeatable; overrides the\n"
+        "                      config's `dns.listen`)\n"
         "  --admin ADDR:PORT   /metrics and /healthz (overrides the config's `admin_listen`)\n"
         "  --workers N         worker threads (default: one per CPU)\n"
         "  --user NAME         once the sockets are open, switch to this user (root only);\n"
@@ -71,8 +74,8 @@ int pd_cmd_gateway(int argc, char **argv)
             continue;
         }
         const char *v = NULL;
-        const char *names[] = {"--config", "--listen", "--listen-fd", "--admin", "--workers",
-                               "--user"};
+        const char *names[] = {"--config",  "--listen", "--listen-fd", "--admin",
+                               "--workers", "--user",   "--dns-listen"};
         size_t k = 0;
         for (; k < sizeof names / sizeof names[0]; k++) {
             size_t n = strlen(names[k]);
@@ -115,6 +118,17 @@ int pd_cmd_gateway(int argc, char **argv)
                 return pd_cli_usage_error("gateway", "--admin: %s", err.msg);
             }
             o.admin = v;
+        } else if (k == 6) {
+            if (o.ndns >= sizeof o.dns / sizeof o.dns[0]) {
+                close_fds(&o);
+                return pd_cli_usage_error("gateway", "too many --dns-listen (at most %zu)",
+                                          sizeof o.dns / sizeof o.dns[0]);
+            }
+            if (pd_listen_spec_parse(v, &o.dns[o.ndns], &err) != 0) {
+                close_fds(&o);
+                return pd_cli_usage_error("gateway", "--dns-listen: %s", err.msg);
+            }
+            o.ndns++;
         } else if (k == 5) {
             if (!*v) {
                 close_fds(&o);

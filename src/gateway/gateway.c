@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "gateway/confine.h"
+#include "gateway/dns_server.h"
 #include "gateway/proxy.h"
 #include "http/admin.h"
 #include "http/server.h"
@@ -308,6 +309,7 @@ int pd_gateway_run(struct pd_gateway_opts *o)
     struct pd_http_metrics *hm = NULL;
     struct pd_router *router = NULL;
     struct pd_http_server *admin = NULL;
+    struct pd_dns_server *dns = NULL;
     char *config_abs = NULL;
     /* Relay read buffers (PX_READ_SIZE) come and go per read: without this, freeing one at the top
      * of a worker's arena trims the arena (madvise) and the next read faults the pages back in. */
@@ -343,10 +345,25 @@ int pd_gateway_run(struct pd_gateway_opts *o)
             o->nspecs++;
         }
     }
-    if (o->nspecs == 0) {
+    if (o->ndns == 0) {
+        const struct pd_gw_dns *dc = pd_gw_policy_dns(gw->policy);
+        if (dc->nlisten > sizeof o->dns / sizeof o->dns[0]) {
+            fprintf(stderr, "paddock gateway: too many dns.listen entries in %s (at most %zu)\n",
+                    o->config_path, sizeof o->dns / sizeof o->dns[0]);
+            goto out;
+        }
+        for (size_t i = 0; i < dc->nlisten; i++) {
+            if (pd_listen_spec_parse(dc->listen[i], &o->dns[i], &err) != 0) {
+                fprintf(stderr, "paddock gateway: dns.listen: %s\n", err.msg);
+                goto out;
+            }
+            o->ndns++;
+        }
+    }
+    if (o->nspecs == 0 && o->ndns == 0) {
         fprintf(stderr,
-                "paddock gateway: no proxy listener: give --listen ADDR:PORT or "
-                "--listen-fd N, or set `listen` in %s\n",
+                "paddock gateway: no listener: give --listen ADDR:PORT, --listen-fd N or "
+                "--dns-listen ADDR:PORT, or set `listen` or `dns.listen` in %s\n",
                 o->config_path);
         status = 2;
         goto out;
@@ -428,6 +445,10 @@ int pd_gateway_run(struct pd_gateway_opts *o)
         fprintf(stderr, "paddock gateway: admin listener: %s\n", err.msg);
         goto out;
     }
+    if (o->ndns > 0 && !(dns = pd_dns_server_new(gw, gw->loop, o->dns, o->ndns, gw->reg, &err))) {
+        fprintf(stderr, "paddock gateway: %s\n", err.msg);
+        goto out;
+    }
     /* Every listener, the policy (credential files), the TLS context and the budget state file
      * are open, and no worker thread exists yet: give up root, capabilities and syscalls now. */
     struct pd_confine_opts co = {.user = o->user, .no_seccomp = o->no_seccomp};
@@ -451,6 +472,7 @@ out:
             pd_log(PD_LOG_ERROR, COMPONENT, "budget_flush_failed", PD_LSTR("error", ferr.msg));
     }
     pd_loop_free(gw->loop);
+    pd_dns_server_free(dns);
     pd_http_server_free(admin);
     pd_router_free(router);
     pd_http_metrics_free(hm);

@@ -29,6 +29,10 @@ struct pd_gateway_opts {
     struct pd_listen_spec specs[PD_LOOP_MAX_LISTENERS];
     size_t nspecs;
     const char *admin; /* "ADDR:PORT", or NULL for the config's admin_listen (optional) */
+    /* DNS filter listeners (UDP and TCP on each ADDR:PORT); when ndns is 0 the config's dns.listen
+     * is used. The gateway needs at least one proxy or DNS listener. */
+    struct pd_listen_spec dns[8];
+    size_t ndns;
     unsigned workers; /* 0: one per CPU */
     /* Confinement (confine.h), applied once the sockets and files are open, before the workers
      * start: --user NAME (root only; NULL: keep the uid, warned about when root) and

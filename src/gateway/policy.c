@@ -9,6 +9,7 @@
  * domain sets, a linear scan of the rule's ports/methods/paths, snprintf for denials.
  */
 #include "gateway/policy.h"
+#include "net/hosts_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -135,6 +136,7 @@ static void policy_free(struct pd_gw_policy *p)
     pd_domain_set_free(p->rate_set);
     pd_domain_set_free(p->budget_set);
     pd_domain_set_free(p->host_set);
+    pd_hosts_free(p->dns.hosts);
     for (struct pd_gw_chunk *c = p->arena, *next; c; c = next) {
         next = c->next;
         free(c);
@@ -680,7 +682,8 @@ struct pd_gw_policy *pd_gw_policy_compile(const struct pd_config_doc *doc,
         (slash && !(p->dir = arena_strndup(&p->arena, name, (size_t)(slash - name) + 1)))) {
         oom(&c);
     } else if (pd_gw_compile_settings(p, doc, err) == 0 && compile_allow(&c, root) == 0 &&
-               compile_credentials(&c, root) == 0 && compile_limits(&c, root) == 0) {
+               compile_credentials(&c, root) == 0 && compile_limits(&c, root) == 0 &&
+               pd_gw_compile_dns(p, doc, err) == 0) {
         return p;
     }
     policy_free(p);

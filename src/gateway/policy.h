@@ -85,6 +85,31 @@ struct pd_gw_upstream {
     uint32_t connect_timeout_ms;
 };
 
+/* The DNS filter's settings (the `dns` section; docs/gateway-config.md). Names are allowed by the
+ * same allow rules as the proxy (pd_gw_dns_decide). */
+struct pd_hosts; /* net/hosts_file.h */
+#define PD_GW_DNS_MAX_LISTEN 16
+#define PD_GW_DNS_DEFAULT_TTL 60
+#define PD_GW_DNS_DEFAULT_MAX_NAME 253
+#define PD_GW_DNS_DEFAULT_MAX_LABEL 40
+#define PD_GW_DNS_DEFAULT_ENTROPY 4.0
+#define PD_GW_DNS_DEFAULT_ENTROPY_MIN_LEN 12
+#define PD_GW_DNS_DEFAULT_UNIQUE_PER_MINUTE 100
+struct pd_gw_dns {
+    const char **listen; /* ADDR:PORT, UDP and TCP each */
+    size_t nlisten;
+    bool deny_refused; /* denied names get REFUSED instead of NXDOMAIN */
+    uint16_t *types; /* allowed query types */
+    size_t ntypes;
+    bool has_answer_a, has_answer_aaaa; /* proxy-mode answers for allowed names not in any hosts */
+    struct pd_addr answer_a, answer_aaaa;
+    uint32_t ttl; /* of local answers */
+    const char *hosts_file; /* resolved path, or NULL */
+    struct pd_hosts *hosts; /* its contents (owned by the policy) */
+    uint32_t max_name_length, max_label_length, entropy_min_length, unique_subdomains_per_minute;
+    double max_label_entropy;
+};
+
 /* A rate-limit rule: key is the canonical pattern text ("*.github.com", "api.openai.com") or
  * "default"; the same text always yields the same key (stable across reloads). */
 struct pd_gw_rate_rule {
@@ -151,6 +176,18 @@ const struct pd_gw_rate_rule *pd_gw_policy_rate_rule(const struct pd_gw_policy *
 size_t pd_gw_policy_budget_count(const struct pd_gw_policy *p);
 const struct pd_gw_budget_rule *pd_gw_policy_budget_rule(const struct pd_gw_policy *p, size_t i);
 size_t pd_gw_policy_credential_count(const struct pd_gw_policy *p);
+const struct pd_gw_dns *pd_gw_policy_dns(const struct pd_gw_policy *p);
+
+/*
+ * DNS filter: may the sandbox resolve this canonical name (lower case, no trailing dot)? The most
+ * specific name allow rule decides (exact beats wildcard; its ports, methods and paths do not
+ * matter to DNS), and <alias>.devbox.local names of credentials are allowed (they lead to the
+ * gateway). On success *rule is the rule text (or the alias domain), *apex_len the length of the
+ * part of name the rule covers as a whole (exact: the name; "*.example.com": "example.com"), and
+ * *allow_private the rule's allow_private. False when nothing allows the name.
+ */
+bool pd_gw_dns_decide(const struct pd_gw_policy *p, const char *name, size_t len, const char **rule,
+                      size_t *apex_len, bool *allow_private);
 
 /*
  * The effective policy as JSON for `paddock gateway --check` and the admin API: every setting with
@@ -328,6 +365,7 @@ struct pd_gw_policy {
     struct pd_gw_limits limits;
     struct pd_gw_tls_settings tls;
     struct pd_gw_upstream upstream;
+    struct pd_gw_dns dns;
 };
 
 /* While compiling (policy.c owns the arena; policy_schema.c reads the settings sections). */
@@ -337,5 +375,9 @@ const char *pd_gw_resolve_path(struct pd_gw_policy *p, const char *s); /* agains
 /* sandbox_id, listen, admin_listen, state_file, limits, tls, upstream of a validated document. */
 int pd_gw_compile_settings(struct pd_gw_policy *p, const struct pd_config_doc *doc,
                            struct pd_err *err);
+/* The `dns` section (dns_policy.c): its schema, compiler and describer. */
+extern const struct pd_schema pd_gw_dns_schema;
+int pd_gw_compile_dns(struct pd_gw_policy *p, const struct pd_config_doc *doc, struct pd_err *err);
+json_t *pd_gw_describe_dns(const struct pd_gw_policy *p);
 
 #endif

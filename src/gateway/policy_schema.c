@@ -573,6 +573,7 @@ static const struct pd_schema_field root_fields[] = {
     {.key = "upstream", .type = PD_SCHEMA_OBJECT, .child = &upstream_schema},
     {.key = "tls", .type = PD_SCHEMA_OBJECT, .child = &tls_schema},
     {.key = "limits", .type = PD_SCHEMA_OBJECT, .child = &limits_schema},
+    {.key = "dns", .type = PD_SCHEMA_OBJECT, .child = &pd_gw_dns_schema, .doc = "the DNS filter"},
     {0}};
 
 const struct pd_schema pd_gw_policy_schema = {.fields = root_fields};
@@ -944,6 +945,7 @@ json_t *pd_gw_policy_describe(const struct pd_gw_policy *p)
     put(root, "upstream", up, &ok);
     put(root, "tls", tls, &ok);
     put(root, "limits", lim, &ok);
+    put(root, "dns", pd_gw_describe_dns(p), &ok);
     if (ok)
         return root;
     json_decref(root);

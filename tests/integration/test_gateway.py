@@ -137,7 +137,7 @@ def test_usage_errors(tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text("{}")
     r = subprocess.run([p, "gateway", "--config", str(cfg)], capture_output=True, timeout=10)
-    assert r.returncode == 2 and b"no proxy listener" in r.stderr
+    assert r.returncode == 2 and b"no listener" in r.stderr and b"--dns-listen" in r.stderr
 
 
 def test_admin_healthz_and_metrics(gateway, origin):
