@@ -152,14 +152,21 @@ size_t pd_dnsf_answer(const struct pd_gw_policy *p, struct pd_dns_guard *guard, 
         return deny(&m, p, PD_DNS_RCODE_REFUSED, tcp, out, cap, r, "type_not_allowed");
     }
     r->decision = PD_DNSF_ALLOW;
+    r->allow_private = allow_private;
     struct pd_dns_answer ans[16];
     size_t nans = 0;
+    const struct pd_addr *addrs = NULL;
+    size_t nh = pd_gw_policy_upstream_hosts(p, name, &addrs);
+    bool listed = nh > 0 || (d->hosts && pd_hosts_lookup(d->hosts, name, len, 0, NULL) > 0);
+    if (!listed && d->forward) {
+        r->forward = true;
+        return 0;
+    }
     if (m.q.qtype == PD_DNS_TYPE_A || m.q.qtype == PD_DNS_TYPE_AAAA) {
-        const struct pd_addr *addrs = NULL;
-        size_t n = pd_gw_policy_upstream_hosts(p, name, &addrs);
+        size_t n = nh;
         if (n > 0) {
             nans = add_addrs(addrs, n, m.q.qtype, d->ttl, ans, 16);
-        } else if (d->hosts && pd_hosts_lookup(d->hosts, name, len, 0, NULL) > 0) {
+        } else if (listed) {
             int fam = m.q.qtype == PD_DNS_TYPE_A ? AF_INET : AF_INET6;
             n = pd_hosts_lookup(d->hosts, name, len, fam, &addrs);
             nans = add_addrs(addrs, n, m.q.qtype, d->ttl, ans, 16);
@@ -170,4 +177,99 @@ size_t pd_dnsf_answer(const struct pd_gw_policy *p, struct pd_dns_guard *guard, 
         }
     }
     return respond(&m, PD_DNS_RCODE_NOERROR, ans, nans, tcp, out, cap, r);
+}
+
+size_t pd_dnsf_reply(const uint8_t *q, size_t qlen, bool tcp, uint16_t rcode,
+                     const struct pd_dns_answer *ans, size_t n, uint8_t *out, size_t cap,
+                     struct pd_dnsf_result *r)
+{
+    struct pd_dns_msg m;
+    struct pd_err err;
+    if (pd_dns_parse_query(q, qlen, &m, &err) != PD_DNS_OK)
+        return 0;
+    return respond(&m, rcode, ans, n, tcp, out, cap, r);
+}
+
+static uint32_t clamp_ttl(uint32_t t, const struct pd_gw_dns *d)
+{
+    return t < d->min_ttl ? d->min_ttl : t > d->max_ttl ? d->max_ttl : t;
+}
+
+bool pd_dnsf_upstream(const struct pd_dns_msg *resp, const char *name, uint16_t qtype,
+                      bool allow_private, const struct pd_gw_dns *d,
+                      struct pd_dnsf_upstream_answer *out, const char **why)
+{
+    out->n = out->dropped = 0;
+    out->rcode = (uint16_t)resp->rcode;
+    if (resp->hdr.tc) {
+        *why = "the upstream answer was truncated";
+        return false;
+    }
+    if (out->rcode != PD_DNS_RCODE_NOERROR && out->rcode != PD_DNS_RCODE_NXDOMAIN) {
+        *why = "the upstream answered with an error";
+        return false;
+    }
+    uint32_t ttl = UINT32_MAX;
+    size_t cur = 0; /* index in names of the chain's current name */
+    snprintf(out->names[0], sizeof out->names[0], "%s", name);
+    /* Follow the chain: each round looks for a CNAME owned by the current name. */
+    for (size_t hop = 0; hop < PD_DNSF_MAX_CHAIN; hop++) {
+        bool moved = false;
+        for (size_t i = 0; i < resp->rr_count && !moved; i++) {
+            const struct pd_dns_rr *rr = &resp->rr[i];
+            struct pd_dns_name owner, target;
+            if (rr->section != PD_DNS_SEC_ANSWER || rr->type != PD_DNS_TYPE_CNAME ||
+                !pd_dns_rr_name(resp, rr, &owner) || strcmp(owner.text, out->names[cur]) != 0 ||
+                !pd_dns_rr_cname(resp, rr, &target) || target.odd ||
+                out->n >= PD_DNSF_MAX_ANSWERS)
+                continue;
+            snprintf(out->names[cur + 1], sizeof out->names[cur + 1], "%s", target.text);
+            uint32_t t = clamp_ttl(rr->ttl, d);
+            out->ans[out->n++] = (struct pd_dns_answer){
+                .type = PD_DNS_TYPE_CNAME,
+                .ttl = t,
+                .target = out->names[cur + 1],
+                .target_len = strlen(out->names[cur + 1]),
+                .owner = cur ? out->names[cur] : NULL,
+                .owner_len = cur ? strlen(out->names[cur]) : 0,
+            };
+            ttl = t < ttl ? t : ttl;
+            cur++;
+            moved = true;
+        }
+        if (!moved)
+            break;
+    }
+    if (qtype == PD_DNS_TYPE_A || qtype == PD_DNS_TYPE_AAAA) {
+        for (size_t i = 0; i < resp->rr_count && out->n < PD_DNSF_MAX_ANSWERS; i++) {
+            const struct pd_dns_rr *rr = &resp->rr[i];
+            struct pd_dns_name owner;
+            if (rr->section != PD_DNS_SEC_ANSWER || rr->type != qtype ||
+                rr->rclass != PD_DNS_CLASS_IN || !pd_dns_rr_name(resp, rr, &owner) ||
+                strcmp(owner.text, out->names[cur]) != 0)
+                continue;
+            struct pd_addr a = {.family = qtype == PD_DNS_TYPE_A ? AF_INET : AF_INET6};
+            if (qtype == PD_DNS_TYPE_A ? !pd_dns_rr_a(resp, rr, a.bytes)
+                                       : !pd_dns_rr_aaaa(resp, rr, a.bytes))
+                continue;
+            if (!allow_private && !pd_addr_is_public(&a)) {
+                out->dropped++; /* rebinding protection: a public name must not lead inside */
+                continue;
+            }
+            uint32_t t = clamp_ttl(rr->ttl, d);
+            struct pd_dns_answer *x = &out->ans[out->n++];
+            *x = (struct pd_dns_answer){.type = qtype,
+                                        .ttl = t,
+                                        .owner = cur ? out->names[cur] : NULL,
+                                        .owner_len = cur ? strlen(out->names[cur]) : 0};
+            memcpy(x->addr, a.bytes, qtype == PD_DNS_TYPE_A ? 4 : 16);
+            ttl = t < ttl ? t : ttl;
+        }
+    }
+    bool has_addr = false;
+    for (size_t i = 0; i < out->n; i++)
+        has_addr = has_addr || out->ans[i].type != PD_DNS_TYPE_CNAME;
+    /* No address (NXDOMAIN, no data, or every address dropped): a negative answer. */
+    out->ttl = has_addr ? ttl : d->negative_ttl;
+    return true;
 }

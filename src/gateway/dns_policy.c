@@ -98,7 +98,59 @@ static const struct pd_schema_field type_item = {.type = PD_SCHEMA_STRING,
                                                  .enum_values = type_enum};
 static const char *const deny_enum[] = {"nxdomain", "refused", NULL};
 
+static int check_upstream(const json_t *v, struct pd_err *err)
+{
+    struct pd_gw_dns_upstream u;
+    return pd_gw_dns_parse_upstream(json_string_value(v), &u, err) ? 0 : -1;
+}
+
+static const struct pd_schema_field upstream_item = {
+    .type = PD_SCHEMA_STRING, .min = 1, .max = 64, .check = check_upstream};
+static const char *const mode_enum[] = {"proxy", "forward", NULL};
+
 static const struct pd_schema_field dns_fields[] = {
+    {.key = "mode",
+     .type = PD_SCHEMA_STRING,
+     .enum_values = mode_enum,
+     .default_json = "\"proxy\"",
+     .doc = "proxy: answer allowed names locally; forward: resolve them upstream"},
+    {.key = "upstreams",
+     .type = PD_SCHEMA_ARRAY,
+     .items = &upstream_item,
+     .min = 1,
+     .max = PD_GW_DNS_MAX_UPSTREAMS,
+     .check = check_unique,
+     .doc = "resolvers for mode forward (default: /etc/resolv.conf's nameservers)"},
+    {.key = "cache_size",
+     .type = PD_SCHEMA_INTEGER,
+     .min = 0,
+     .max = 1000000,
+     .default_json = XSTR(PD_GW_DNS_DEFAULT_CACHE),
+     .doc = "cached answers per worker (0: no cache)"},
+    {.key = "min_ttl",
+     .type = PD_SCHEMA_INTEGER,
+     .min = 0,
+     .max = 86400,
+     .default_json = "0",
+     .doc = "shortest TTL kept and given out"},
+    {.key = "max_ttl",
+     .type = PD_SCHEMA_INTEGER,
+     .min = 0,
+     .max = 604800,
+     .default_json = XSTR(PD_GW_DNS_DEFAULT_MAX_TTL),
+     .doc = "longest TTL kept and given out"},
+    {.key = "negative_ttl",
+     .type = PD_SCHEMA_INTEGER,
+     .min = 0,
+     .max = 86400,
+     .default_json = XSTR(PD_GW_DNS_DEFAULT_NEGATIVE_TTL),
+     .doc = "how long NXDOMAIN / empty answers from upstream are cached"},
+    {.key = "timeout_ms",
+     .type = PD_SCHEMA_INTEGER,
+     .min = 100,
+     .max = 30000,
+     .default_json = XSTR(PD_GW_DNS_DEFAULT_TIMEOUT_MS),
+     .doc = "wait for one upstream before trying the next"},
     {.key = "listen",
      .type = PD_SCHEMA_ARRAY,
      .items = &listen_item,
@@ -176,6 +228,77 @@ static const struct pd_schema_field dns_fields[] = {
 
 const struct pd_schema pd_gw_dns_schema = {.fields = dns_fields};
 
+/* ---- upstream resolvers ---- */
+
+bool pd_gw_dns_parse_upstream(const char *s, struct pd_gw_dns_upstream *u, struct pd_err *err)
+{
+    /* "ADDR", "ADDR:PORT" (IPv4), "[ADDR]:PORT" or a bare IPv6 address. */
+    size_t n = strlen(s);
+    const char *host = s, *port = NULL;
+    size_t hlen = n;
+    if (n > 0 && s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || (close[1] != '\0' && close[1] != ':')) {
+            pd_err_set(err, "expected ADDR, ADDR:PORT or [IPv6]:PORT");
+            return false;
+        }
+        host = s + 1;
+        hlen = (size_t)(close - s - 1);
+        port = close[1] == ':' ? close + 2 : NULL;
+    } else {
+        const char *colon = strchr(s, ':');
+        if (colon && !strchr(colon + 1, ':')) { /* exactly one ':': IPv4:PORT */
+            hlen = (size_t)(colon - s);
+            port = colon + 1;
+        }
+    }
+    struct pd_err e;
+    if (!pd_ip_parse_strict(host, hlen, &u->addr, &e)) {
+        pd_err_set(err, "expected a resolver address (\"10.0.0.2\", \"10.0.0.2:53\", \"[fd00::53]:53\"): %s",
+                   e.msg);
+        return false;
+    }
+    u->port = 53;
+    if (port) {
+        char *end = NULL;
+        unsigned long v = strtoul(port, &end, 10);
+        if (!*port || *end || v < 1 || v > 65535 || port[0] == '+' || port[0] == '-') {
+            pd_err_set(err, "port must be a number from 1 to 65535");
+            return false;
+        }
+        u->port = (uint16_t)v;
+    }
+    return true;
+}
+
+/* The nameservers of resolv.conf (strict addresses; zone ids and garbage lines are skipped). */
+static size_t resolv_conf(const char *path, struct pd_gw_dns_upstream *out, size_t max)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    char line[512];
+    size_t n = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, "nameserver", 10) != 0 || (p[10] != ' ' && p[10] != '\t'))
+            continue;
+        p += 10;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = strcspn(p, " \t\r\n#;");
+        struct pd_err e;
+        if (pd_ip_parse_strict(p, len, &out[n].addr, &e)) {
+            out[n].port = 53;
+            n++;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
 /* ---- compiling ---- */
 
 static int oom(const struct pd_config_doc *doc, struct pd_err *err)
@@ -196,6 +319,40 @@ int pd_gw_compile_dns(struct pd_gw_policy *p, const struct pd_config_doc *doc, s
     for (size_t i = 0; i < d->nlisten; i++)
         if (!(d->listen[i] = pd_gw_strdup(p, json_string_value(json_array_get(listen, i)))))
             return oom(doc, err);
+    d->forward = strcmp(pd_config_get_string(dns, "mode", "proxy"), "forward") == 0;
+    const json_t *ups = json_object_get(dns, "upstreams");
+    for (size_t i = 0; i < json_array_size(ups); i++) {
+        struct pd_err ue;
+        if (pd_gw_dns_parse_upstream(json_string_value(json_array_get(ups, i)),
+                                     &d->upstreams[d->nupstreams], &ue))
+            d->nupstreams++;
+    }
+    if (d->forward && d->nupstreams == 0) {
+        d->nupstreams = resolv_conf("/etc/resolv.conf", d->upstreams, PD_GW_DNS_MAX_UPSTREAMS);
+        d->upstreams_from_resolv_conf = true;
+        if (d->nupstreams == 0) {
+            char where[256];
+            pd_config_where_member(doc, dns, "mode", where, sizeof where);
+            pd_err_set(err,
+                       "%s: dns.mode: \"forward\" needs resolvers: set dns.upstreams, or list a "
+                       "nameserver in /etc/resolv.conf",
+                       where);
+            return -1;
+        }
+    }
+    d->cache_size = (uint32_t)pd_config_get_int(dns, "cache_size", PD_GW_DNS_DEFAULT_CACHE);
+    d->min_ttl = (uint32_t)pd_config_get_int(dns, "min_ttl", 0);
+    d->max_ttl = (uint32_t)pd_config_get_int(dns, "max_ttl", PD_GW_DNS_DEFAULT_MAX_TTL);
+    d->negative_ttl =
+        (uint32_t)pd_config_get_int(dns, "negative_ttl", PD_GW_DNS_DEFAULT_NEGATIVE_TTL);
+    d->timeout_ms = (uint32_t)pd_config_get_int(dns, "timeout_ms", PD_GW_DNS_DEFAULT_TIMEOUT_MS);
+    if (d->min_ttl > d->max_ttl) {
+        char where[256];
+        pd_config_where_member(doc, dns, "min_ttl", where, sizeof where);
+        pd_err_set(err, "%s: dns.min_ttl (%u) is above dns.max_ttl (%u)", where,
+                   (unsigned)d->min_ttl, (unsigned)d->max_ttl);
+        return -1;
+    }
     const char *s = pd_config_get_string(dns, "deny_rcode", "nxdomain");
     d->deny_refused = strcmp(s, "refused") == 0;
     const json_t *types = json_object_get(dns, "types");
@@ -259,7 +416,22 @@ json_t *pd_gw_describe_dns(const struct pd_gw_policy *p)
         pd_addr_format(&d->answer_a, a, sizeof a);
     if (d->has_answer_aaaa)
         pd_addr_format(&d->answer_aaaa, aaaa, sizeof aaaa);
+    json_t *ups = json_array();
+    for (size_t i = 0; ups && i < d->nupstreams; i++) {
+        char t[PD_ADDR_STRLEN], u[PD_ADDR_STRLEN + 10];
+        pd_addr_format(&d->upstreams[i].addr, t, sizeof t);
+        snprintf(u, sizeof u, d->upstreams[i].addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", t,
+                 (unsigned)d->upstreams[i].port);
+        json_array_append_new(ups, json_string(u));
+    }
     json_object_set_new(o, "listen", listen);
+    json_object_set_new(o, "mode", json_string(d->forward ? "forward" : "proxy"));
+    json_object_set_new(o, "upstreams", ups ? ups : json_null());
+    json_object_set_new(o, "cache_size", json_integer(d->cache_size));
+    json_object_set_new(o, "min_ttl", json_integer(d->min_ttl));
+    json_object_set_new(o, "max_ttl", json_integer(d->max_ttl));
+    json_object_set_new(o, "negative_ttl", json_integer(d->negative_ttl));
+    json_object_set_new(o, "timeout_ms", json_integer(d->timeout_ms));
     json_object_set_new(o, "deny_rcode", json_string(d->deny_refused ? "refused" : "nxdomain"));
     json_object_set_new(o, "types", types);
     json_object_set_new(o, "answer_a", d->has_answer_a ? json_string(a) : json_null());

@@ -144,6 +144,14 @@ static void policy_free(struct pd_gw_policy *p)
     free(p);
 }
 
+/* The module's only mutable state: serial numbers handed to compiled policies. */
+static _Atomic uint64_t next_serial;
+
+uint64_t pd_gw_policy_serial(const struct pd_gw_policy *p)
+{
+    return p->serial;
+}
+
 struct pd_gw_policy *pd_gw_policy_ref(struct pd_gw_policy *p)
 {
     if (p)
@@ -675,6 +683,7 @@ struct pd_gw_policy *pd_gw_policy_compile(const struct pd_config_doc *doc,
         return NULL;
     }
     atomic_init(&p->refs, 1);
+    p->serial = atomic_fetch_add_explicit(&next_serial, 1, memory_order_relaxed) + 1;
     const char *name = pd_config_name(doc);
     const char *slash = strrchr(name, '/');
     const json_t *root = pd_config_root(doc);

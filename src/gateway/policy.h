@@ -95,9 +95,23 @@ struct pd_hosts; /* net/hosts_file.h */
 #define PD_GW_DNS_DEFAULT_ENTROPY 4.0
 #define PD_GW_DNS_DEFAULT_ENTROPY_MIN_LEN 12
 #define PD_GW_DNS_DEFAULT_UNIQUE_PER_MINUTE 100
+#define PD_GW_DNS_MAX_UPSTREAMS 4
+#define PD_GW_DNS_DEFAULT_CACHE 2000
+#define PD_GW_DNS_DEFAULT_MAX_TTL 3600
+#define PD_GW_DNS_DEFAULT_NEGATIVE_TTL 60
+#define PD_GW_DNS_DEFAULT_TIMEOUT_MS 2000
+struct pd_gw_dns_upstream {
+    struct pd_addr addr;
+    uint16_t port;
+};
 struct pd_gw_dns {
     const char **listen; /* ADDR:PORT, UDP and TCP each */
     size_t nlisten;
+    bool forward; /* mode "forward": allowed names not in a hosts list are resolved upstream */
+    struct pd_gw_dns_upstream upstreams[PD_GW_DNS_MAX_UPSTREAMS];
+    size_t nupstreams;
+    bool upstreams_from_resolv_conf;
+    uint32_t cache_size, min_ttl, max_ttl, negative_ttl, timeout_ms;
     bool deny_refused; /* denied names get REFUSED instead of NXDOMAIN */
     uint16_t *types; /* allowed query types */
     size_t ntypes;
@@ -177,6 +191,9 @@ size_t pd_gw_policy_budget_count(const struct pd_gw_policy *p);
 const struct pd_gw_budget_rule *pd_gw_policy_budget_rule(const struct pd_gw_policy *p, size_t i);
 size_t pd_gw_policy_credential_count(const struct pd_gw_policy *p);
 const struct pd_gw_dns *pd_gw_policy_dns(const struct pd_gw_policy *p);
+/* A number no other policy of this process has (compiled ones count up from 1): lets a worker tell
+ * "the policy changed" without holding a reference to the old one. */
+uint64_t pd_gw_policy_serial(const struct pd_gw_policy *p);
 
 /*
  * DNS filter: may the sandbox resolve this canonical name (lower case, no trailing dot)? The most
@@ -186,6 +203,8 @@ const struct pd_gw_dns *pd_gw_policy_dns(const struct pd_gw_policy *p);
  * part of name the rule covers as a whole (exact: the name; "*.example.com": "example.com"), and
  * *allow_private the rule's allow_private. False when nothing allows the name.
  */
+/* A dns.upstreams entry: "ADDR", "ADDR:PORT" or "[IPv6]:PORT" (strict address; port 53 default). */
+bool pd_gw_dns_parse_upstream(const char *s, struct pd_gw_dns_upstream *u, struct pd_err *err);
 bool pd_gw_dns_decide(const struct pd_gw_policy *p, const char *name, size_t len, const char **rule,
                       size_t *apex_len, bool *allow_private);
 
@@ -337,6 +356,7 @@ struct pd_domain_set;
 
 struct pd_gw_policy {
     _Atomic unsigned refs;
+    uint64_t serial;
     struct pd_gw_chunk *arena; /* every string and array below, freed at once */
     const char *source, *dir, *sandbox_id, *admin_listen, *state_file;
     const char **listen;

@@ -334,3 +334,196 @@ def test_edns_and_many_answers(dns):
     assert a.raw[-11:-8] == b"\x00\x00\x29"  # the OPT record is echoed (root owner, type 41)
     (a_tcp,) = tcp_ask(d.dns_port, [build_query("many.bench.test")])
     assert len(a_tcp.answers) == 16
+
+
+# ---------------------------------------------------------------- mode forward
+
+
+class FakeResolver:
+    """A UDP resolver on 127.0.0.1 that records every query it receives and answers from `zone`:
+    name -> list of ("A", "1.2.3.4", ttl) / ("AAAA", "::1", ttl) / ("CNAME", "target", ttl), or
+    "NXDOMAIN", or "SILENT" (no answer). With spoof_first it first sends an answer with a wrong id."""
+
+    def __init__(self, zone, spoof_first=False):
+        self.zone = zone
+        self.spoof_first = spoof_first
+        self.queries = []  # (name, qtype)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        import threading
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+    @staticmethod
+    def _name(msg, off):
+        labels = []
+        while msg[off]:
+            n = msg[off]
+            labels.append(msg[off + 1:off + 1 + n].decode("latin-1"))
+            off += 1 + n
+        return ".".join(labels), off + 1
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                q, addr = self.sock.recvfrom(4096)
+            except (socket.timeout, OSError):
+                continue
+            qid = struct.unpack(">H", q[:2])[0]
+            name, off = self._name(q, 12)
+            qtype = struct.unpack(">H", q[off:off + 2])[0]
+            self.queries.append((name, qtype))
+            entry = self.zone.get(name.lower())
+            if entry == "SILENT":
+                continue
+            question = q[12:off + 4]
+            rcode = 3 if entry in (None, "NXDOMAIN") else 0
+            recs = b""
+            count = 0
+            owner = b"\xc0\x0c"
+            for typ, val, ttl in ([] if rcode else entry):
+                if typ == "CNAME":
+                    rd = b"".join(bytes([len(p)]) + p.encode() for p in val.split(".")) + b"\x00"
+                    recs += owner + struct.pack(">HHIH", 5, 1, ttl, len(rd)) + rd
+                    owner = rd  # the next records are owned by the target (written out in full)
+                elif TYPES[typ] == qtype:
+                    fam = socket.AF_INET if typ == "A" else socket.AF_INET6
+                    rd = socket.inet_pton(fam, val)
+                    recs += owner + struct.pack(">HHIH", TYPES[typ], 1, ttl, len(rd)) + rd
+                else:
+                    continue
+                count += 1
+            hdr = struct.pack(">HHHHHH", qid, 0x8180 | rcode, 1, count, 0, 0)
+            if self.spoof_first:
+                bad = struct.pack(">HHHHHH", (qid + 1) % 65536, 0x8180, 1, 1, 0, 0)
+                self.sock.sendto(bad + question + b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4)
+                                 + socket.inet_aton("6.6.6.6"), addr)
+            self.sock.sendto(hdr + question + recs, addr)
+
+
+@pytest.fixture
+def resolver():
+    made = []
+
+    def make(zone, **kw):
+        r = FakeResolver(zone, **kw)
+        made.append(r)
+        return r
+    yield make
+    for r in made:
+        r.stop()
+
+
+def fwd_cfg(*upstreams, **dns):
+    c = cfg(mode="forward", upstreams=[f"127.0.0.1:{u.port}" for u in upstreams], **dns)
+    return c
+
+
+def test_forward_resolves_allowed_and_caches(dns, resolver):
+    up = resolver({"api.example.com": [("A", "93.184.216.34", 300)]})
+    d = dns(fwd_cfg(up))
+    a = ask(d.dns_port, "api.example.com")
+    assert a.rcode == "NOERROR" and a.addrs() == ["93.184.216.34"] and a.answers[0][2] == 300
+    a = ask(d.dns_port, "API.example.com")
+    assert a.addrs() == ["93.184.216.34"] and a.answers[0][2] <= 300
+    # Both workers may have missed once; no more than that reached the upstream.
+    assert 1 <= len(up.queries) <= 2 and up.queries[0] == ("api.example.com", 1)
+    recs = d.wait_event("dns", count=2)
+    assert recs[0]["source"] == "upstream" and recs[0]["upstream"] == f"127.0.0.1:{up.port}"
+    sources = {r["source"] for r in recs}
+    assert sources <= {"upstream", "cache"}
+
+
+def test_denied_names_never_reach_the_upstream(dns, resolver):
+    up = resolver({})
+    d = dns(fwd_cfg(up, unique_subdomains_per_minute=3))
+    import base64
+    queries = [("evil.example", "A"), ("example.com", "A"), ("bench.test", "A"),
+               ("evilbench.test", "AAAA"), ("127.0.0.1", "A"), ("api.example.com", "TXT"),
+               ("api.example.com", "ANY"), ("x" * 50 + ".bench.test", "A"),
+               (base64.b32encode(os.urandom(24)).decode().lower().rstrip("=") + ".bench.test", "A")]
+    for name, t in queries:
+        assert ask(d.dns_port, name, t).rcode in ("NXDOMAIN", "REFUSED"), name
+    for i in range(3):  # the burst allowance reaches the upstream (allowed names)
+        ask(d.dns_port, f"n{i}.bench.test")
+    assert ask(d.dns_port, "n3.bench.test").rcode == "REFUSED"
+    time.sleep(0.3)
+    assert sorted(up.queries) == [("n0.bench.test", 1), ("n1.bench.test", 1), ("n2.bench.test", 1)]
+
+
+def test_forward_rebinding_protection(dns, resolver):
+    up = resolver({
+        "api.example.com": [("A", "127.0.0.1", 60), ("A", "93.184.216.34", 60), ("A", "169.254.169.254", 60)],
+        "x.bench.test": [("A", "10.0.0.5", 60)],
+        "db.corp.test": [("A", "10.9.8.7", 60)],
+    })
+    d = dns(fwd_cfg(up))
+    assert ask(d.dns_port, "api.example.com").addrs() == ["93.184.216.34"]
+    a = ask(d.dns_port, "x.bench.test")
+    assert a.rcode == "NOERROR" and a.answers == []
+    # The rule for *.corp.test has allow_private: its private answers pass.
+    assert ask(d.dns_port, "db.corp.test").addrs() == ["10.9.8.7"]
+    recs = d.wait_event("dns", count=3)
+    assert "rebinding" in recs[0]["reason"] and "2 non-public addresses" in recs[0]["reason"]
+
+
+def test_forward_cname_chain_nxdomain_and_ttl_clamp(dns, resolver):
+    up = resolver({
+        "www.bench.test": [("CNAME", "edge.cdn.example", 5), ("A", "93.184.216.34", 5)],
+        "gone.bench.test": "NXDOMAIN",
+    })
+    d = dns(fwd_cfg(up, min_ttl=30))
+    a = ask(d.dns_port, "www.bench.test")
+    assert a.rcode == "NOERROR" and a.answers[0][0] == 5 and a.addrs()[-1] == "93.184.216.34"
+    assert all(t >= 29 for _, _, t in a.answers)  # 5 s raised to min_ttl 30
+    a = ask(d.dns_port, "gone.bench.test")
+    assert a.rcode == "NXDOMAIN"
+
+
+def test_forward_failover_and_servfail(dns, resolver):
+    dead = resolver({"api.example.com": "SILENT"})
+    good = resolver({"api.example.com": [("A", "93.184.216.34", 60)]})
+    d = dns(fwd_cfg(dead, good, timeout_ms=300))
+    a = ask(d.dns_port, "api.example.com")
+    assert a.addrs() == ["93.184.216.34"]
+    assert dead.queries and good.queries
+    d.stop()
+    d2 = dns(fwd_cfg(dead, timeout_ms=200))
+    a = ask(d2.dns_port, "api.example.com")
+    assert a.rcode == "SERVFAIL"
+    rec = d2.wait_event("dns")[0]
+    assert rec["error"] == "upstream_failed" and "timeout" in rec["reason"]
+
+
+def test_forward_ignores_mismatched_answers(dns, resolver):
+    up = resolver({"api.example.com": [("A", "93.184.216.34", 60)]}, spoof_first=True)
+    d = dns(fwd_cfg(up))
+    assert ask(d.dns_port, "api.example.com").addrs() == ["93.184.216.34"]
+
+
+def test_forward_over_tcp_client(dns, resolver):
+    up = resolver({"api.example.com": [("A", "93.184.216.34", 60)]})
+    d = dns(fwd_cfg(up))
+    (a,) = tcp_ask(d.dns_port, [build_query("api.example.com", qid=9)])
+    assert a.id == 9 and a.addrs() == ["93.184.216.34"]
+
+
+def test_forward_without_resolvers_is_a_config_error(daemons, tmp_path):
+    c = cfg(mode="forward", listen=["127.0.0.1:0"])
+    path = tmp_path / "gw.json"
+    path.write_text(json.dumps(c))
+    r = subprocess.run([harness.paddock_path(), "gateway", "--config", str(path), "--check"],
+                       capture_output=True, text=True, timeout=20)
+    # Either the host's resolv.conf names a resolver (then --check shows it) or the error says what to do.
+    if r.returncode == 0:
+        assert json.loads(r.stdout)["dns"]["upstreams"]
+    else:
+        assert "dns.upstreams" in r.stderr

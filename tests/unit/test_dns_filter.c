@@ -275,6 +275,46 @@ static void test_describe(void **state)
     pd_gw_policy_unref(p);
 }
 
+static void test_forward_mode_decision(void **state)
+{
+    (void)state;
+    char text[1024];
+    snprintf(text, sizeof text,
+             "allow:\n  - host: api.example.com\n  - host: \"*.corp.test\"\n    allow_private: true\n"
+             "upstream:\n  hosts:\n    api.example.com: [\"192.0.2.7\"]\n"
+             "dns:\n  mode: forward\n  upstreams: [\"127.0.0.1:5300\", \"[::1]\"]\n");
+    struct pd_gw_policy *p = policy(text);
+    const struct pd_gw_dns *d = pd_gw_policy_dns(p);
+    assert_true(d->forward);
+    assert_int_equal(d->nupstreams, 2);
+    assert_int_equal(d->upstreams[0].port, 5300);
+    assert_int_equal(d->upstreams[1].port, 53);
+    assert_int_equal(d->upstreams[1].addr.family, AF_INET6);
+    static struct run o;
+    /* Listed in upstream.hosts: answered locally even in mode forward. */
+    run(p, NULL, "api.example.com", PD_DNS_TYPE_A, &o);
+    assert_false(o.r.forward);
+    assert_int_equal(o.r.answers, 1);
+    /* Allowed, listed nowhere: to be resolved upstream; nothing built yet. */
+    run(p, NULL, "db.corp.test", PD_DNS_TYPE_A, &o);
+    assert_true(o.r.forward);
+    assert_true(o.r.allow_private);
+    assert_int_equal(o.n, 0);
+    assert_int_equal(o.r.decision, PD_DNSF_ALLOW);
+    /* Denied names are never handed to the forwarder. */
+    run(p, NULL, "evil.example", PD_DNS_TYPE_A, &o);
+    assert_false(o.r.forward);
+    assert_int_equal(o.r.rcode, PD_DNS_RCODE_NXDOMAIN);
+    pd_gw_policy_unref(p);
+    struct pd_err err;
+    struct pd_gw_policy *bad = compile_text("allow: []\ndns:\n  upstreams: [\"10.0.0.1:0\"]\n", &err);
+    assert_null(bad);
+    assert_non_null(strstr(err.msg, "dns.upstreams[0]"));
+    bad = compile_text("allow: []\ndns:\n  min_ttl: 100\n  max_ttl: 10\n", &err);
+    assert_null(bad);
+    assert_non_null(strstr(err.msg, "dns.min_ttl (100) is above dns.max_ttl (10)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_deny_refused_and_answers_config),
         cmocka_unit_test(test_dns_section_errors),
         cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_forward_mode_decision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
