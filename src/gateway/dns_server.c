@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
 #include "gateway/dns_answers.h"
@@ -19,6 +20,8 @@
 
 #define COMPONENT "dns"
 #define TCP_WATERMARK (256u * 1024u) /* queued reply bytes that stop reading a TCP client */
+#define UDP_BATCH 16 /* datagrams per recvmmsg / replies per sendmmsg */
+#define UDP_SLOT (64u * 1024u) /* libuv's recvmmsg chunk size (UV__UDP_DGRAM_MAXSIZE) */
 
 struct pd_dns_server {
     struct pd_gateway *gw;
@@ -48,8 +51,20 @@ struct dns_worker {
     struct pd_dnsa *cache; /* mode forward: answers by (name, type), this worker only */
     uint64_t cache_serial; /* the policy the cache's answers were given under */
     uint32_t cache_cap;
-    uint8_t rbuf[65536]; /* UDP datagrams and TCP reads land here */
+    uint8_t rbuf[65536]; /* TCP reads and upstream answers land here */
     uint8_t out[2 + 65535]; /* a response, after the TCP length prefix */
+    /* UDP: recvmmsg lands up to UDP_BATCH datagrams in mbuf (64 KiB slots, libuv's layout; pages
+     * are touched only where a datagram lands); their replies collect in the send batch and leave
+     * with one sendmmsg when libuv reports the end of the batch. */
+    uint8_t *mbuf;
+    struct udp_batch {
+        size_t n;
+        size_t sock; /* the batch belongs to one socket (one recvmmsg) */
+        struct mmsghdr msgs[UDP_BATCH];
+        struct iovec iov[UDP_BATCH];
+        struct sockaddr_storage to[UDP_BATCH];
+        uint8_t data[UDP_BATCH][PD_DNSF_EDNS_SIZE];
+    } batch;
 };
 
 struct dns_conn {
@@ -210,24 +225,74 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct dns_worker *dw = h->data;
     (void)suggested;
-    buf->base = (char *)dw->rbuf;
-    buf->len = sizeof dw->rbuf;
+    if (dw->mbuf) {
+        buf->base = (char *)dw->mbuf;
+        buf->len = UDP_BATCH * UDP_SLOT;
+    } else {
+        buf->base = (char *)dw->rbuf;
+        buf->len = sizeof dw->rbuf;
+    }
+}
+
+/* Send the collected replies with one sendmmsg (what the socket does not take is dropped: UDP). */
+static void udp_flush(struct dns_worker *dw)
+{
+    struct udp_batch *b = &dw->batch;
+    if (b->n == 0)
+        return;
+    uv_os_fd_t fd;
+    size_t sent = 0;
+    if (!dw->udp_closed && uv_fileno((uv_handle_t *)&dw->udp[b->sock], &fd) == 0) {
+        while (sent < b->n) {
+            int r = sendmmsg(fd, b->msgs + sent, (unsigned)(b->n - sent), MSG_DONTWAIT);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            sent += (size_t)r;
+        }
+    }
+    if (sent < b->n)
+        pd_metric_add(dw->s->m_reply_dropped, b->n - sent);
+    b->n = 0;
 }
 
 static void udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                      unsigned flags)
 {
     struct dns_worker *dw = u->data;
+    if (flags & UV_UDP_MMSG_FREE) { /* the end of a recvmmsg batch */
+        udp_flush(dw);
+        return;
+    }
     if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL))
         return; /* nothing, a read error (logged by nobody: UDP), or a truncated datagram */
     char peer[64];
     format_peer(addr, peer, sizeof peer);
-    struct dns_client cl = {.udp = (size_t)(u - dw->udp), .addr = addr, .peer = peer};
+    size_t sock = (size_t)(u - dw->udp);
+    struct dns_client cl = {.udp = sock, .addr = addr, .peer = peer};
     size_t n = handle_query(dw, (const uint8_t *)buf->base, (size_t)nread, &cl);
     if (n == 0)
         return;
-    uv_buf_t b = uv_buf_init((char *)dw->out + 2, (unsigned)n);
-    if (uv_udp_try_send(u, &b, 1, addr) < 0)
+    struct udp_batch *b = &dw->batch;
+    if ((flags & UV_UDP_MMSG_CHUNK) && n <= sizeof b->data[0]) {
+        if (b->n > 0 && (b->sock != sock || b->n == UDP_BATCH))
+            udp_flush(dw);
+        size_t i = b->n++;
+        b->sock = sock;
+        memcpy(b->data[i], dw->out + 2, n);
+        size_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                   : sizeof(struct sockaddr_in);
+        memcpy(&b->to[i], addr, alen);
+        b->iov[i] = (struct iovec){.iov_base = b->data[i], .iov_len = n};
+        b->msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &b->to[i],
+                                                  .msg_namelen = (socklen_t)alen,
+                                                  .msg_iov = &b->iov[i],
+                                                  .msg_iovlen = 1}};
+        return;
+    }
+    uv_buf_t ob = uv_buf_init((char *)dw->out + 2, (unsigned)n);
+    if (uv_udp_try_send(u, &ob, 1, addr) < 0)
         pd_metric_inc(dw->s->m_reply_dropped); /* the socket buffer is full: the client retries */
 }
 
@@ -706,6 +771,8 @@ static int svc_worker_init(struct pd_worker *w, void *svc, void **state, struct 
     dw->s = s;
     dw->w = w;
     *state = dw;
+    if (s->nudp > 0)
+        dw->mbuf = malloc(UDP_BATCH * UDP_SLOT); /* NULL: one datagram per read */
     for (size_t i = 0; i < s->nudp; i++) {
         int fd = dup(s->udp_fds[i]);
         if (fd < 0) {
@@ -713,7 +780,7 @@ static int svc_worker_init(struct pd_worker *w, void *svc, void **state, struct 
             return -1;
         }
         uv_udp_t *u = &dw->udp[i];
-        int rc = uv_udp_init(pd_worker_uv(w), u);
+        int rc = uv_udp_init_ex(pd_worker_uv(w), u, AF_UNSPEC | UV_UDP_RECVMMSG);
         if (rc == 0) {
             dw->nudp++;
             u->data = dw;
@@ -792,8 +859,10 @@ static void svc_worker_fini(struct pd_worker *w, void *svc, void *state)
     (void)w;
     (void)svc;
     struct dns_worker *dw = state;
-    if (dw)
+    if (dw) {
         pd_dnsa_free(dw->cache);
+        free(dw->mbuf);
+    }
     free(dw);
 }
 
