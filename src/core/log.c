@@ -295,6 +295,28 @@ static void put_json_string(struct out *o, const char *s, size_t n, bool scrub)
     size_t red_end = 0; /* bytes before red_end belong to the current redacted run */
     size_t i = 0;
     while (i < n && !o->full) {
+        /* Fast path: a run of printable ASCII that needs no escape and where no registered secret
+         * can start goes out in one copy. */
+        if (i >= red_end) {
+            size_t j = i;
+            while (j < n) {
+                unsigned char d = (unsigned char)s[j];
+                if (d < 0x20 || d >= 0x7f || d == '"' || d == '\\' || (scrub && g_secret_first[d]))
+                    break;
+                j++;
+            }
+            if (j > i) {
+                size_t k = j - i, room = o->cap - o->len;
+                if (k > room) { /* what fits, as the byte-by-byte path would have written */
+                    k = room;
+                    o->full = true;
+                }
+                memcpy(o->buf + o->len, s + i, k);
+                o->len += k;
+                i += k;
+                continue;
+            }
+        }
         if (scrub) {
             size_t sl = secret_at(s + i, n - i);
             if (sl || i < red_end) {
@@ -367,6 +389,20 @@ static void put_truncated(struct out *o)
     o->full = true;
 }
 
+/* Decimal digits of v, without printf (integers are in every record). */
+static void put_u64(struct out *o, unsigned long long v, bool neg)
+{
+    char d[24];
+    size_t k = sizeof d;
+    do {
+        d[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (neg)
+        d[--k] = '-';
+    put(o, d + k, sizeof d - k);
+}
+
 static void put_field(struct out *o, const struct pd_log_field *f, bool scrub)
 {
     char num[64];
@@ -387,12 +423,11 @@ static void put_field(struct out *o, const struct pd_log_field *f, bool scrub)
             puts_(o, "null");
         break;
     case PD_LF_INT:
-        n = snprintf(num, sizeof num, "%lld", f->v.i);
-        put(o, num, (size_t)n);
+        put_u64(o, f->v.i < 0 ? 0ULL - (unsigned long long)f->v.i : (unsigned long long)f->v.i,
+                f->v.i < 0);
         break;
     case PD_LF_UINT:
-        n = snprintf(num, sizeof num, "%llu", f->v.u);
-        put(o, num, (size_t)n);
+        put_u64(o, f->v.u, false);
         break;
     case PD_LF_DOUBLE:
         if (!isfinite(f->v.d)) {
@@ -435,14 +470,32 @@ size_t pd_log_format(char *buf, size_t cap, int64_t ts_usec, enum pd_log_level l
         usec += 1000000;
         secs -= 1;
     }
-    struct tm tm;
-    char ts[96];
-    if (!gmtime_r(&secs, &tm))
-        memset(&tm, 0, sizeof tm);
-    int tl = snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
-    if (tl < 0 || tl > 27) /* years beyond 9999: keep the fixed width the minimum cap relies on */
-        snprintf(ts, sizeof ts, "0000-00-00T00:00:00.000000Z");
+    /* "YYYY-MM-DDTHH:MM:SS" is formatted once per second per thread (gmtime_r and snprintf were
+     * the costliest part of a record); the microseconds and 'Z' are appended by hand. */
+    static _Thread_local time_t ts_secs = -1;
+    static _Thread_local char ts_prefix[20];
+    if (secs != ts_secs) {
+        struct tm tm;
+        char t[96];
+        if (!gmtime_r(&secs, &tm))
+            memset(&tm, 0, sizeof tm);
+        int tl = snprintf(t, sizeof t, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (tl != 19) /* years beyond 9999: keep the fixed width the minimum cap relies on */
+            snprintf(t, sizeof t, "0000-00-00T00:00:00");
+        memcpy(ts_prefix, t, 19);
+        ts_prefix[19] = '\0';
+        ts_secs = secs;
+    }
+    char ts[28];
+    memcpy(ts, ts_prefix, 19);
+    ts[19] = '.';
+    for (int k = 25; k >= 20; k--) {
+        ts[k] = (char)('0' + usec % 10);
+        usec /= 10;
+    }
+    ts[26] = 'Z';
+    ts[27] = '\0';
     puts_(&o, "{\"ts\":\"");
     puts_(&o, ts);
     puts_(&o, "\",\"level\":\"");

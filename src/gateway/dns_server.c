@@ -27,8 +27,12 @@ struct pd_dns_server {
     struct pd_gateway *gw;
     struct pd_dns_guard *guard;
     struct pd_loop_service ops;
-    int udp_fds[PD_DNS_MAX_LISTENERS];
-    size_t nudp;
+    /* Per listener, one UDP socket per worker (SO_REUSEPORT: the kernel spreads clients over them
+     * and wakes one worker per datagram; a socket shared by every worker woke them all). Index
+     * listener * nworkers + worker; a worker takes its own at init (-1 then). */
+    int *udp_fds;
+    size_t nudp; /* listeners with UDP sockets */
+    unsigned nworkers;
     struct pd_metric_family *m_queries; /* {decision, error} */
     struct pd_metric *m_duration;
     struct pd_metric *m_reply_dropped;
@@ -774,11 +778,9 @@ static int svc_worker_init(struct pd_worker *w, void *svc, void **state, struct 
     if (s->nudp > 0)
         dw->mbuf = malloc(UDP_BATCH * UDP_SLOT); /* NULL: one datagram per read */
     for (size_t i = 0; i < s->nudp; i++) {
-        int fd = dup(s->udp_fds[i]);
-        if (fd < 0) {
-            pd_err_set(err, "dns: dup of a UDP socket: %s", strerror(errno));
-            return -1;
-        }
+        size_t k = i * s->nworkers + pd_worker_index(w);
+        int fd = s->udp_fds[k];
+        s->udp_fds[k] = -1; /* the handle owns it now (closed with it) */
         uv_udp_t *u = &dw->udp[i];
         int rc = uv_udp_init_ex(pd_worker_uv(w), u, AF_UNSPEC | UV_UDP_RECVMMSG);
         if (rc == 0) {
@@ -883,6 +885,11 @@ static int open_udp(const struct pd_listen_spec *spec, uint16_t port, struct pd_
     int one = 1;
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        pd_err_set(err, "dns: SO_REUSEPORT on a UDP socket: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
     if (bind(fd, (struct sockaddr *)&ss, spec->addrlen) != 0) {
         pd_err_set(err, "dns: cannot bind UDP port %u: %s", (unsigned)port, strerror(errno));
         close(fd);
@@ -937,15 +944,25 @@ struct pd_dns_server *pd_dns_server_new(struct pd_gateway *gw, struct pd_loop *l
     int sid = pd_loop_add_service(loop, &s->ops, s, err);
     if (sid < 0)
         goto fail;
+    s->nworkers = pd_loop_worker_count(loop);
+    if (!(s->udp_fds = malloc(n * s->nworkers * sizeof *s->udp_fds))) {
+        pd_err_set(err, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n * s->nworkers; i++)
+        s->udp_fds[i] = -1;
     for (size_t i = 0; i < n; i++) {
         int li = pd_loop_add_listener(loop, &specs[i], sid, err);
         if (li < 0)
             goto fail;
         uint16_t port = pd_loop_listener_port(loop, (size_t)li);
-        int fd = open_udp(&specs[i], port, err);
-        if (fd < 0)
-            goto fail;
-        s->udp_fds[s->nudp++] = fd;
+        s->nudp++;
+        for (unsigned w = 0; w < s->nworkers; w++) {
+            int fd = open_udp(&specs[i], port, err);
+            if (fd < 0)
+                goto fail;
+            s->udp_fds[i * s->nworkers + w] = fd;
+        }
         pd_log(PD_LOG_INFO, COMPONENT, "dns_listening",
                PD_LSTR("addr", pd_loop_listener_addr(loop, (size_t)li)), PD_LUINT("port", port),
                PD_LSTR("transports", "udp+tcp"), PD_LUINT("listener", (unsigned)li));
@@ -960,8 +977,10 @@ void pd_dns_server_free(struct pd_dns_server *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->nudp; i++)
-        close(s->udp_fds[i]);
+    for (size_t i = 0; s->udp_fds && i < s->nudp * s->nworkers; i++)
+        if (s->udp_fds[i] >= 0)
+            close(s->udp_fds[i]);
+    free(s->udp_fds);
     pd_dns_guard_free(s->guard);
     free(s);
 }

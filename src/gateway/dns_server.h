@@ -5,9 +5,10 @@
  * "dns"), metrics on the gateway's registry.
  *
  * Process model: a loop service of its own. TCP listeners are ordinary loop listeners (every
- * worker accepts); each UDP socket is opened once here and every worker reads a dup of it (the
- * kernel hands each datagram to one reader). Replies go out with one sendmsg; a reply the socket
- * cannot take at once is dropped (UDP: the client retries), counted in the metrics.
+ * worker accepts); for UDP every worker has its own socket on the listener's port (SO_REUSEPORT:
+ * the kernel spreads clients over the workers by address and wakes one per datagram), read with
+ * recvmmsg; the replies of a batch leave with one sendmmsg. A reply the socket cannot take at once
+ * is dropped (UDP: the client retries), counted in the metrics.
  * TCP: up to PD_DNS_TCP_MAX_CONNS connections per worker, idle timeout PD_DNS_TCP_IDLE_MS between
  * queries, messages of 12..65535 bytes; a bad length prefix closes the connection.
  *
