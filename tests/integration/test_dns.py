@@ -527,3 +527,20 @@ def test_forward_without_resolvers_is_a_config_error(daemons, tmp_path):
         assert json.loads(r.stdout)["dns"]["upstreams"]
     else:
         assert "dns.upstreams" in r.stderr
+
+
+def test_udp_truncation_without_edns(dns):
+    """16 AAAA answers for a long name do not fit a 512-byte UDP reply: TC with no answers; with EDNS
+    or over TCP the client gets all of them."""
+    name = "a-rather-long-host-name-for-truncation." + "b" * 20 + ".example.test"
+    many = "".join(f"2001:db8::{i + 1:x} {name}\n" for i in range(16))
+    c = cfg()
+    c["allow"].append({"host": name})
+    d = dns(c, hosts=many)
+    a = ask(d.dns_port, name, "AAAA")
+    assert a.tc and a.answers == [] and a.rcode == "NOERROR" and len(a.raw) <= 512
+    a = ask(d.dns_port, name, "AAAA", edns=1232)
+    assert not a.tc and len(a.answers) == 16
+    (a,) = tcp_ask(d.dns_port, [build_query(name, "AAAA")])
+    assert not a.tc and len(a.answers) == 16
+    assert d.wait_event("dns")[0]["answers"] == 0  # the truncated reply carried none
