@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: shows, with the real binary, what Paddock does today.
 # Paddock is being built component by component (see ARCHITECTURE.md, "Status by component"). Until the
-# sandbox exists, this shows the net module's reading of hosts and the egress gateway in front of a real
-# origin on loopback (each outcome checked; exit 1 if one is not the expected one), stops everything it
-# started by PID, and says plainly what is not there yet.
+# sandbox exists, this shows the net module's reading of hosts, the egress gateway in front of a real
+# origin on loopback and the DNS filter answering dig (each outcome checked; exit 1 if one is not the
+# expected one), stops everything it started by PID, and says plainly what is not there yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${PADDOCK_BIN:-build/paddock}
@@ -34,9 +34,10 @@ done
 
 say "The egress gateway: a local origin, a policy, and requests through paddock gateway"
 work=$(mktemp -d)
-origin_pid=""; gw_pid=""
+origin_pid=""; gw_pid=""; dns_pid=""
 cleanup() {
     [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
+    [ -n "$dns_pid" ] && kill "$dns_pid" 2>/dev/null && wait "$dns_pid" 2>/dev/null
     [ -n "$origin_pid" ] && kill "$origin_pid" 2>/dev/null && wait "$origin_pid" 2>/dev/null
     rm -rf "$work"
 }
@@ -83,9 +84,42 @@ echo "  access log (one JSON line per request):"
 grep '"event":"access"' "$work/gateway.log" | head -4 | cut -c1-200 | sed 's/^/    /'
 [ "$failed" = 0 ] || { echo "make demo: an outcome was not the expected one" >&2; exit 1; }
 
+say "The DNS filter: the same allowlist, answered by the gateway (dig, UDP and TCP)"
+dport=$(free_port)
+cat > "$work/dns.yaml" <<YAML
+sandbox_id: demo
+allow:
+  - host: api.demo.test
+  - host: "*.pypi.demo.test"     # a wildcard: its subdomains resolve, with tunnelling defences
+dns:
+  unique_subdomains_per_minute: 20
+YAML
+echo "policy ($work/dns.yaml):"; sed 's/^/  /' "$work/dns.yaml"
+"$BIN" --log-file "$work/dns.log" gateway --config "$work/dns.yaml" --dns-listen "127.0.0.1:$dport" &
+dns_pid=$!
+for _ in $(seq 50); do grep -q '"event":"dns_listening"' "$work/dns.log" 2>/dev/null && break; sleep 0.1; done
+ask() { # expected-status description dig-args...
+    local want=$1 what=$2; shift 2
+    local out got
+    out=$(dig +time=2 +tries=1 -p "$dport" @127.0.0.1 "$@" 2>&1 || true)
+    got=$(printf '%s\n' "$out" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p' | head -1)
+    local mark="ok"; [ "$got" = "$want" ] || { mark="UNEXPECTED"; failed=1; }
+    printf '  %-52s expected %s, got %s  %s\n' "$what" "$want" "${got:-no answer}" "$mark"
+    return 0
+}
+ask NOERROR "allowed name (answered locally: 127.0.0.1)" api.demo.test A
+ask NOERROR "allowed name over TCP" +tcp api.demo.test A
+ask NXDOMAIN "a name no rule allows (never sent upstream)" evil.example A
+ask REFUSED "TXT, a type the policy does not allow" api.demo.test TXT
+ask REFUSED "a high-entropy label under a wildcard (exfiltration)" k7q2x9v4m8z1w6r3t5y0p.pypi.demo.test A
+echo "  query log (one JSON line per query):"
+grep '"event":"dns"' "$work/dns.log" | head -5 | cut -c1-230 | sed 's/^/    /'
+kill "$dns_pid" 2>/dev/null && wait "$dns_pid" 2>/dev/null; dns_pid=""
+[ "$failed" = 0 ] || { echo "make demo: an outcome was not the expected one" >&2; exit 1; }
+
 say "Not built yet"
 cat <<'TXT'
-The DNS filter (issue 4) and the sandbox with `paddock run` (issue 5) are the next components; when they
-land, `make demo` runs a sandboxed agent whose only way out is this gateway. Nothing above was simulated:
-every line came from build/paddock and a real origin on loopback.
+The sandbox with `paddock run` (issue 5) is the next component; when it lands, `make demo` runs a sandboxed
+agent whose only ways out are this gateway and this DNS filter. Nothing above was simulated: every line
+came from build/paddock, a real origin on loopback and dig.
 TXT

@@ -15,7 +15,7 @@ PKGS=(
     libcmocka-dev python3 python3-pytest python3-requests
     # static analysis and tools the tests drive
     cppcheck
-    binutils curl openssl iproute2 procps
+    binutils curl openssl iproute2 procps dnsutils
 )
 if [ "${1:-}" = "--bench" ]; then
     PKGS+=(libhttp-parser-dev)
