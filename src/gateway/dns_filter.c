@@ -100,8 +100,7 @@ size_t pd_dnsf_answer(const struct pd_gw_policy *p, struct pd_dns_guard *guard, 
     if (m.q.qclass != PD_DNS_CLASS_IN) {
         r->decision = PD_DNSF_INVALID;
         r->error = "class_not_in";
-        why(r, "query class %u: only IN (1) is answered",
-                 (unsigned)m.q.qclass);
+        why(r, "query class %u: only IN (1) is answered", (unsigned)m.q.qclass);
         return respond(&m, PD_DNS_RCODE_REFUSED, NULL, 0, tcp, out, cap, r);
     }
     const struct pd_gw_dns *d = pd_gw_policy_dns(p);
@@ -111,17 +110,15 @@ size_t pd_dnsf_answer(const struct pd_gw_policy *p, struct pd_dns_guard *guard, 
     char canon[PD_HOST_MAX + 1];
     if (m.q.name.odd || len == 0 || !pd_host_canon_name(name, len, canon, NULL, &err) ||
         strcmp(canon, name) != 0) {
-        why(r, "'%s' is not a host name the allowlist can name%s",
-                 len ? r->name : ".",
-                 m.q.name.odd ? " (bytes outside a-z, 0-9, '-' and '_')" : "");
+        why(r, "'%s' is not a host name the allowlist can name%s", len ? r->name : ".",
+            m.q.name.odd ? " (bytes outside a-z, 0-9, '-' and '_')" : "");
         return deny(&m, p, deny_rcode, tcp, out, cap, r, "name_invalid");
     }
     const char *rule = NULL;
     size_t apex_len = 0;
     bool allow_private = false;
     if (!pd_gw_dns_decide(p, name, len, &rule, &apex_len, &allow_private)) {
-        why(r, "%s is not allowed: no allow rule matches the name",
-                 name);
+        why(r, "%s is not allowed: no allow rule matches the name", name);
         return deny(&m, p, deny_rcode, tcp, out, cap, r, "name_not_allowed");
     }
     r->rule = rule;
@@ -130,9 +127,9 @@ size_t pd_dnsf_answer(const struct pd_gw_policy *p, struct pd_dns_guard *guard, 
     char gr[PD_DNS_GUARD_REASON_MAX];
     if (!pd_dns_guard_check_name(&lim, name, len, apex_len, gr, sizeof gr)) {
         why(r, "%s", gr);
-        const char *code = strstr(gr, "entropy")       ? "label_entropy"
-                           : strstr(gr, "max_name")    ? "name_too_long"
-                                                        : "label_too_long";
+        const char *code = strstr(gr, "entropy")    ? "label_entropy"
+                           : strstr(gr, "max_name") ? "name_too_long"
+                                                    : "label_too_long";
         return deny(&m, p, PD_DNS_RCODE_REFUSED, tcp, out, cap, r, code);
     }
     if (apex_len < len && guard &&
@@ -147,8 +144,7 @@ size_t pd_dnsf_answer(const struct pd_gw_policy *p, struct pd_dns_guard *guard, 
         type_ok = d->types[i] == m.q.qtype;
     if (!type_ok) {
         char tn[PD_DNS_TYPE_NAME_MAX];
-        why(r, "query type %s is not in dns.types",
-                 pd_dns_type_name(m.q.qtype, tn, sizeof tn));
+        why(r, "query type %s is not in dns.types", pd_dns_type_name(m.q.qtype, tn, sizeof tn));
         return deny(&m, p, PD_DNS_RCODE_REFUSED, tcp, out, cap, r, "type_not_allowed");
     }
     r->decision = PD_DNSF_ALLOW;
@@ -220,8 +216,7 @@ bool pd_dnsf_upstream(const struct pd_dns_msg *resp, const char *name, uint16_t 
             struct pd_dns_name owner, target;
             if (rr->section != PD_DNS_SEC_ANSWER || rr->type != PD_DNS_TYPE_CNAME ||
                 !pd_dns_rr_name(resp, rr, &owner) || strcmp(owner.text, out->names[cur]) != 0 ||
-                !pd_dns_rr_cname(resp, rr, &target) || target.odd ||
-                out->n >= PD_DNSF_MAX_ANSWERS)
+                !pd_dns_rr_cname(resp, rr, &target) || target.odd || out->n >= PD_DNSF_MAX_ANSWERS)
                 continue;
             snprintf(out->names[cur + 1], sizeof out->names[cur + 1], "%s", target.text);
             uint32_t t = clamp_ttl(rr->ttl, d);

@@ -76,7 +76,8 @@ struct pd_dnsf_upstream_answer {
 
 /* Decide the query q[0..qlen) (received over TCP when tcp) and build the response into out[0..cap)
  * (cap: at least PD_DNS_MSG_MAX for TCP; the UDP limits are applied inside). Returns its length,
- * 0 when nothing is to be sent. r is always filled. now_s: wall-clock seconds (the burst window). */
+ * 0 when nothing is to be sent. r is always filled. now_s: wall-clock seconds (the burst window).
+ */
 size_t pd_dnsf_answer(const struct pd_gw_policy *p, struct pd_dns_guard *guard, const uint8_t *q,
                       size_t qlen, bool tcp, int64_t now_s, uint8_t *out, size_t cap,
                       struct pd_dnsf_result *r);

@@ -26,12 +26,14 @@ static int check_listen(const json_t *v, struct pd_err *err)
     const char *s = json_string_value(v);
     for (const char *c = s; *c; c++)
         if (*c <= 0x20 || *c >= 0x7f) {
-            pd_err_set(err, "expected ADDR:PORT (\"127.0.0.1:53\"): printable ASCII without spaces only");
+            pd_err_set(
+                err, "expected ADDR:PORT (\"127.0.0.1:53\"): printable ASCII without spaces only");
             return -1;
         }
     if (pd_listen_spec_parse(s, &spec, &e) == 0)
         return 0;
-    pd_err_set(err, "expected ADDR:PORT with a numeric address (\"127.0.0.1:53\", \"[::1]:53\"): %s",
+    pd_err_set(err,
+               "expected ADDR:PORT with a numeric address (\"127.0.0.1:53\", \"[::1]:53\"): %s",
                e.msg);
     return -1;
 }
@@ -51,16 +53,15 @@ static const struct {
     const char *name;
     uint16_t type;
 } type_names[] = {
-    {"A", PD_DNS_TYPE_A},       {"AAAA", PD_DNS_TYPE_AAAA}, {"CNAME", PD_DNS_TYPE_CNAME},
+    {"A", PD_DNS_TYPE_A},         {"AAAA", PD_DNS_TYPE_AAAA}, {"CNAME", PD_DNS_TYPE_CNAME},
     {"HTTPS", PD_DNS_TYPE_HTTPS}, {"SVCB", PD_DNS_TYPE_SVCB}, {"TXT", PD_DNS_TYPE_TXT},
-    {"MX", PD_DNS_TYPE_MX},     {"NS", PD_DNS_TYPE_NS},     {"SOA", PD_DNS_TYPE_SOA},
-    {"PTR", PD_DNS_TYPE_PTR},   {"SRV", PD_DNS_TYPE_SRV},   {"CAA", PD_DNS_TYPE_CAA},
-    {"NULL", PD_DNS_TYPE_NULL}, {"ANY", PD_DNS_TYPE_ANY},
+    {"MX", PD_DNS_TYPE_MX},       {"NS", PD_DNS_TYPE_NS},     {"SOA", PD_DNS_TYPE_SOA},
+    {"PTR", PD_DNS_TYPE_PTR},     {"SRV", PD_DNS_TYPE_SRV},   {"CAA", PD_DNS_TYPE_CAA},
+    {"NULL", PD_DNS_TYPE_NULL},   {"ANY", PD_DNS_TYPE_ANY},
 };
 
-static const char *const type_enum[] = {"A",   "AAAA", "CNAME", "HTTPS", "SVCB", "TXT",  "MX",
-                                        "NS",  "SOA",  "PTR",   "SRV",   "CAA",  "NULL", "ANY",
-                                        NULL};
+static const char *const type_enum[] = {"A",   "AAAA", "CNAME", "HTTPS", "SVCB", "TXT", "MX", "NS",
+                                        "SOA", "PTR",  "SRV",   "CAA",   "NULL", "ANY", NULL};
 
 static uint16_t type_of(const char *name)
 {
@@ -254,8 +255,10 @@ bool pd_gw_dns_parse_upstream(const char *s, struct pd_gw_dns_upstream *u, struc
     }
     struct pd_err e;
     if (!pd_ip_parse_strict(host, hlen, &u->addr, &e)) {
-        pd_err_set(err, "expected a resolver address (\"10.0.0.2\", \"10.0.0.2:53\", \"[fd00::53]:53\"): %s",
-                   e.msg);
+        pd_err_set(
+            err,
+            "expected a resolver address (\"10.0.0.2\", \"10.0.0.2:53\", \"[fd00::53]:53\"): %s",
+            e.msg);
         return false;
     }
     u->port = 53;

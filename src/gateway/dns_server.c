@@ -1,4 +1,5 @@
-/* dns_server.c - the DNS filter on UDP and TCP (see dns_server.h). */
+/* dns_server.c - the DNS filter on UDP and TCP (see dns_server.h): transports, the per-query path,
+ * the service hooks and setup. Upstream lookups of mode forward are in dns_forward.c. */
 #include "gateway/dns_server.h"
 
 #include <arpa/inet.h>
@@ -14,81 +15,11 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
-#include "gateway/dns_answers.h"
-#include "gateway/dns_filter.h"
+#include "gateway/dns_server_int.h"
 #include "gateway/proxy.h"
 
 #define COMPONENT "dns"
 #define TCP_WATERMARK (256u * 1024u) /* queued reply bytes that stop reading a TCP client */
-#define UDP_BATCH 16 /* datagrams per recvmmsg / replies per sendmmsg */
-#define UDP_SLOT (64u * 1024u) /* libuv's recvmmsg chunk size (UV__UDP_DGRAM_MAXSIZE) */
-
-struct pd_dns_server {
-    struct pd_gateway *gw;
-    struct pd_dns_guard *guard;
-    struct pd_loop_service ops;
-    /* Per listener, one UDP socket per worker (SO_REUSEPORT: the kernel spreads clients over them
-     * and wakes one worker per datagram; a socket shared by every worker woke them all). Index
-     * listener * nworkers + worker; a worker takes its own at init (-1 then). */
-    int *udp_fds;
-    size_t nudp; /* listeners with UDP sockets */
-    unsigned nworkers;
-    struct pd_metric_family *m_queries; /* {decision, error} */
-    struct pd_metric *m_duration;
-    struct pd_metric *m_reply_dropped;
-    struct pd_metric_family *m_upstream; /* {result} */
-};
-
-struct dns_conn;
-struct dns_lookup;
-
-struct dns_worker {
-    struct pd_dns_server *s;
-    struct pd_worker *w;
-    uv_udp_t udp[PD_DNS_MAX_LISTENERS];
-    size_t nudp; /* initialised handles (closed at shutdown) */
-    bool udp_closed;
-    struct dns_conn *conns;
-    size_t nconns;
-    struct dns_lookup *lookups; /* queries waiting for an upstream */
-    size_t nlookups;
-    struct pd_dnsa *cache; /* mode forward: answers by (name, type), this worker only */
-    uint64_t cache_serial; /* the policy the cache's answers were given under */
-    uint32_t cache_cap;
-    uint8_t rbuf[65536]; /* TCP reads and upstream answers land here */
-    uint8_t out[2 + 65535]; /* a response, after the TCP length prefix */
-    /* UDP: recvmmsg lands up to UDP_BATCH datagrams in mbuf (64 KiB slots, libuv's layout; pages
-     * are touched only where a datagram lands); their replies collect in the send batch and leave
-     * with one sendmmsg when libuv reports the end of the batch. */
-    uint8_t *mbuf;
-    struct udp_batch {
-        size_t n;
-        size_t sock; /* the batch belongs to one socket (one recvmmsg) */
-        struct mmsghdr msgs[UDP_BATCH];
-        struct iovec iov[UDP_BATCH];
-        struct sockaddr_storage to[UDP_BATCH];
-        uint8_t data[UDP_BATCH][PD_DNSF_EDNS_SIZE];
-    } batch;
-};
-
-struct dns_conn {
-    struct dns_conn *prev, *next;
-    struct dns_worker *dw;
-    uv_tcp_t *tcp;
-    uv_timer_t timer;
-    int pending; /* handles whose close callback is due */
-    bool closing, reading;
-    size_t lookups; /* of this connection, in flight */
-    uint8_t *in;
-    size_t in_len, in_cap;
-    char peer[64];
-};
-
-struct tcp_wreq {
-    uv_write_t req;
-    struct dns_conn *c;
-    uint8_t data[];
-};
 
 /* ---------------------------------------------------------------- one query */
 
@@ -125,18 +56,9 @@ static const char *decision_name(enum pd_dnsf_decision d)
     }
 }
 
-/* Who asked: where a later (forwarded) answer goes. */
-struct dns_client {
-    bool tcp;
-    struct dns_conn *conn; /* TCP */
-    size_t udp; /* UDP: index of the worker's socket */
-    const struct sockaddr *addr; /* UDP */
-    const char *peer;
-};
-
-static void log_query(struct dns_worker *dw, const struct pd_gw_policy *p,
-                      const struct pd_dnsf_result *r, bool tcp, const char *peer, size_t n,
-                      const char *source, const char *upstream, uint64_t t0)
+void dnss_log_query(struct dns_worker *dw, const struct pd_gw_policy *p,
+                    const struct pd_dnsf_result *r, bool tcp, const char *peer, size_t n,
+                    const char *source, const char *upstream, uint64_t t0)
 {
     struct pd_dns_server *s = dw->s;
     uint64_t us = (uv_hrtime() - t0) / 1000;
@@ -155,13 +77,9 @@ static void log_query(struct dns_worker *dw, const struct pd_gw_policy *p,
     pd_metric_observe(s->m_duration, (double)us / 1e6);
 }
 
-static bool start_lookup(struct dns_worker *dw, struct pd_gw_policy *p,
-                         const struct pd_dnsf_result *r, const uint8_t *q, size_t len,
-                         const struct dns_client *cl, uint64_t t0);
-
 /* The worker's answer cache, emptied when the policy changed (what may be answered, and how,
  * may have changed with it). */
-static struct pd_dnsa *worker_cache(struct dns_worker *dw, const struct pd_gw_policy *p)
+struct pd_dnsa *dnss_worker_cache(struct dns_worker *dw, const struct pd_gw_policy *p)
 {
     const struct pd_gw_dns *d = pd_gw_policy_dns(p);
     if (d->cache_size == 0)
@@ -195,17 +113,17 @@ static size_t handle_query(struct dns_worker *dw, const uint8_t *q, size_t len,
                               sizeof dw->out - 2, &r);
     const char *source = r.decision == PD_DNSF_ALLOW ? "local" : NULL;
     if (r.forward) {
-        struct pd_dnsa *cache = worker_cache(dw, p);
+        struct pd_dnsa *cache = dnss_worker_cache(dw, p);
         struct pd_dns_answer ans[PD_DNSF_MAX_ANSWERS];
         size_t na = 0;
         uint16_t rcode = 0;
-        if (cache && pd_dnsa_get(cache, r.name, strlen(r.name), r.qtype, uv_now(pd_worker_uv(dw->w)),
-                                 &rcode, ans, PD_DNSF_MAX_ANSWERS, &na)) {
-            n = pd_dnsf_reply(q, len, cl->tcp, rcode, ans, na, dw->out + 2, sizeof dw->out - 2,
-                              &r);
+        if (cache &&
+            pd_dnsa_get(cache, r.name, strlen(r.name), r.qtype, uv_now(pd_worker_uv(dw->w)), &rcode,
+                        ans, PD_DNSF_MAX_ANSWERS, &na)) {
+            n = pd_dnsf_reply(q, len, cl->tcp, rcode, ans, na, dw->out + 2, sizeof dw->out - 2, &r);
             source = "cache";
         } else {
-            if (!start_lookup(dw, p, &r, q, len, cl, t0)) {
+            if (!dnss_start_lookup(dw, p, &r, q, len, cl, t0)) {
                 r.decision = PD_DNSF_INVALID;
                 r.error = "upstream_failed";
                 snprintf(r.reason, sizeof r.reason, "cannot query an upstream resolver");
@@ -218,7 +136,7 @@ static size_t handle_query(struct dns_worker *dw, const uint8_t *q, size_t len,
             }
         }
     }
-    log_query(dw, p, &r, cl->tcp, cl->peer, n, source, NULL, t0);
+    dnss_log_query(dw, p, &r, cl->tcp, cl->peer, n, source, NULL, t0);
     pd_gw_policy_unref(p);
     return n;
 }
@@ -285,8 +203,8 @@ static void udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const stru
         size_t i = b->n++;
         b->sock = sock;
         memcpy(b->data[i], dw->out + 2, n);
-        size_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                   : sizeof(struct sockaddr_in);
+        size_t alen =
+            addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
         memcpy(&b->to[i], addr, alen);
         b->iov[i] = (struct iovec){.iov_base = b->data[i], .iov_len = n};
         b->msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &b->to[i],
@@ -335,14 +253,12 @@ static void conn_handle_closed(uv_handle_t *h)
         conn_unlink_free(c);
 }
 
-static void forget_conn(struct dns_conn *c);
-
 static void conn_close(struct dns_conn *c)
 {
     if (c->closing)
         return;
     c->closing = true;
-    forget_conn(c);
+    dnss_forget_conn(c);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
     uv_close((uv_handle_t *)c->tcp, conn_handle_closed);
@@ -380,7 +296,7 @@ static void write_done(uv_write_t *req, int status)
 }
 
 /* Send the response in dw->out (n bytes after the prefix) with its length prefix. */
-static bool conn_send(struct dns_conn *c, size_t n)
+bool dnss_conn_send(struct dns_conn *c, size_t n)
 {
     uint8_t *o = c->dw->out;
     o[0] = (uint8_t)(n >> 8);
@@ -458,308 +374,12 @@ static void conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         struct dns_client cl = {.tcp = true, .conn = c, .peer = c->peer};
         size_t r = handle_query(c->dw, c->in + at + 2, mlen, &cl);
         at += 2 + mlen;
-        if (r > 0 && !conn_send(c, r))
+        if (r > 0 && !dnss_conn_send(c, r))
             return;
         uv_timer_start(&c->timer, conn_idle, PD_DNS_TCP_IDLE_MS, 0);
     }
     memmove(c->in, c->in + at, c->in_len - at);
     c->in_len -= at;
-}
-
-/* ---------------------------------------------------------------- upstream lookups */
-
-/*
- * One allowed query in mode forward that the cache could not answer. Each try is a fresh UDP socket
- * (an ephemeral port the kernel picks at random) connected to one upstream, a random query id and
- * our own question (the name as the policy saw it, canonical), EDNS 1232. An answer counts only if
- * it comes from that upstream (connected socket), carries the id and the same question; anything
- * else is ignored. An unusable answer or no answer within timeout_ms moves on to the next upstream;
- * after the last one the client gets SERVFAIL. The client's own query is kept to build its answer.
- */
-struct dns_lookup {
-    struct dns_lookup *prev, *next;
-    struct dns_worker *dw;
-    struct pd_gw_policy *p; /* reference: the decision and the dns settings of this query */
-    uv_udp_t *sock; /* the current try's socket (each try has its own; freed when closed) */
-    uv_timer_t timer;
-    int handles; /* open handles; freed at 0 */
-    bool finished;
-    size_t upstream; /* index being tried */
-    uint16_t id;
-    uint8_t fwd[PD_DNS_NAME_WIRE_MAX + 64];
-    size_t flen;
-    struct pd_dnsf_result r; /* the decision (name, type, rule) */
-    bool tcp;
-    struct dns_conn *conn; /* TCP client; NULL once it closed */
-    size_t udp;
-    struct sockaddr_storage client;
-    char peer[64];
-    char up_text[PD_ADDR_STRLEN + 8];
-    uint8_t *query;
-    size_t qlen;
-    uint64_t t0;
-};
-
-static void lookup_handle_closed(uv_handle_t *h)
-{
-    struct dns_lookup *l = h->data;
-    if (h != (uv_handle_t *)&l->timer)
-        free(h); /* a try's socket */
-    if (--l->handles > 0)
-        return;
-    struct dns_worker *dw = l->dw;
-    if (l->prev)
-        l->prev->next = l->next;
-    else
-        dw->lookups = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
-    dw->nlookups--;
-    pd_gw_policy_unref(l->p);
-    free(l->query);
-    free(l);
-}
-
-static void lookup_close_sock(struct dns_lookup *l)
-{
-    if (l->sock) {
-        uv_close((uv_handle_t *)l->sock, lookup_handle_closed);
-        l->sock = NULL;
-    }
-}
-
-static bool conn_send(struct dns_conn *c, size_t n);
-
-/* Answer the client (if it is still there), log, and close the lookup. */
-static void lookup_finish(struct dns_lookup *l, uint16_t rcode, const struct pd_dns_answer *ans,
-                          size_t n, const char *source)
-{
-    struct dns_worker *dw = l->dw;
-    l->finished = true;
-    uv_timer_stop(&l->timer);
-    lookup_close_sock(l);
-    uv_close((uv_handle_t *)&l->timer, lookup_handle_closed);
-    size_t len = pd_dnsf_reply(l->query, l->qlen, l->tcp, rcode, ans, n, dw->out + 2,
-                               sizeof dw->out - 2, &l->r);
-    log_query(dw, l->p, &l->r, l->tcp, l->peer, len, source, l->up_text, l->t0);
-    if (len == 0)
-        return;
-    if (l->tcp) {
-        if (l->conn) {
-            l->conn->lookups--;
-            if (!l->conn->closing)
-                conn_send(l->conn, len);
-        }
-        return;
-    }
-    if (dw->udp_closed)
-        return;
-    uv_buf_t b = uv_buf_init((char *)dw->out + 2, (unsigned)len);
-    if (uv_udp_try_send(&dw->udp[l->udp], &b, 1, (const struct sockaddr *)&l->client) < 0)
-        pd_metric_inc(dw->s->m_reply_dropped);
-}
-
-static void lookup_fail(struct dns_lookup *l, const char *why)
-{
-    l->r.decision = PD_DNSF_INVALID;
-    l->r.error = "upstream_failed";
-    snprintf(l->r.reason, sizeof l->r.reason, "no usable answer from the upstream resolvers: %s",
-             why);
-    lookup_finish(l, PD_DNS_RCODE_SERVFAIL, NULL, 0, NULL);
-}
-
-static bool lookup_try(struct dns_lookup *l);
-
-static void lookup_next(struct dns_lookup *l, const char *why)
-{
-    pd_metric_inc(pd_metric_with(l->dw->s->m_upstream, why));
-    lookup_close_sock(l);
-    l->upstream++;
-    const struct pd_gw_dns *d = pd_gw_policy_dns(l->p);
-    while (l->upstream < d->nupstreams) {
-        if (lookup_try(l))
-            return;
-        l->upstream++;
-    }
-    lookup_fail(l, why);
-}
-
-static void lookup_timeout(uv_timer_t *t)
-{
-    lookup_next(t->data, "timeout");
-}
-
-static void lookup_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    struct dns_lookup *l = h->data;
-    (void)suggested;
-    buf->base = (char *)l->dw->rbuf;
-    buf->len = sizeof l->dw->rbuf;
-}
-
-static void lookup_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
-                        const struct sockaddr *addr, unsigned flags)
-{
-    struct dns_lookup *l = u->data;
-    if (l->finished || nread == 0)
-        return;
-    if (nread < 0) { /* e.g. ICMP port unreachable on the connected socket */
-        lookup_next(l, "error");
-        return;
-    }
-    (void)addr; /* connected: the kernel delivers only the upstream's datagrams */
-    if (flags & UV_UDP_PARTIAL)
-        return;
-    struct pd_dns_msg resp, mine;
-    struct pd_err err;
-    if (pd_dns_parse_response((const uint8_t *)buf->base, (size_t)nread, &resp, &err) != PD_DNS_OK ||
-        resp.hdr.id != l->id || pd_dns_parse_query(l->fwd, l->flen, &mine, &err) != PD_DNS_OK ||
-        !pd_dns_same_question(&resp, &mine))
-        return; /* not the answer to this query (or garbage): keep waiting */
-    struct pd_dnsf_upstream_answer a;
-    const char *why = NULL;
-    if (!pd_dnsf_upstream(&resp, l->r.name, l->r.qtype, l->r.allow_private,
-                          pd_gw_policy_dns(l->p), &a, &why)) {
-        lookup_next(l, resp.hdr.tc ? "truncated" : "rcode");
-        return;
-    }
-    pd_metric_inc(pd_metric_with(l->dw->s->m_upstream, "answer"));
-    if (a.dropped > 0)
-        snprintf(l->r.reason, sizeof l->r.reason,
-                 "dropped %zu non-public address%s of a public name (rebinding protection; "
-                 "allow_private on the rule permits them)",
-                 a.dropped, a.dropped == 1 ? "" : "es");
-    struct pd_dnsa *cache = worker_cache(l->dw, l->p);
-    if (cache && a.ttl > 0)
-        pd_dnsa_put(cache, l->r.name, strlen(l->r.name), l->r.qtype, a.rcode, a.ans, a.n, a.ttl,
-                    uv_now(pd_worker_uv(l->dw->w)));
-    lookup_finish(l, a.rcode, a.ans, a.n, "upstream");
-}
-
-/* Send the query to upstream l->upstream on a fresh socket. false: this upstream cannot be tried. */
-static bool lookup_try(struct dns_lookup *l)
-{
-    const struct pd_gw_dns *d = pd_gw_policy_dns(l->p);
-    const struct pd_gw_dns_upstream *up = &d->upstreams[l->upstream];
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    char t[PD_ADDR_STRLEN];
-    pd_addr_format(&up->addr, t, sizeof t);
-    snprintf(l->up_text, sizeof l->up_text, up->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", t,
-             (unsigned)up->port);
-    if (up->addr.family == AF_INET) {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(up->port);
-        memcpy(&s4->sin_addr, up->addr.bytes, 4);
-    } else {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(up->port);
-        memcpy(&s6->sin6_addr, up->addr.bytes, 16);
-    }
-    uint8_t rnd[2] = {0, 0};
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        return false;
-    l->id = (uint16_t)(rnd[0] << 8 | rnd[1]);
-    struct pd_err err;
-    l->flen = pd_dns_build_query(l->id, l->r.name, strlen(l->r.name), l->r.qtype, PD_DNSF_EDNS_SIZE,
-                                 l->fwd, sizeof l->fwd, &err);
-    if (l->flen == 0)
-        return false;
-    uv_udp_t *sock = malloc(sizeof *sock);
-    if (!sock)
-        return false;
-    if (uv_udp_init(pd_worker_uv(l->dw->w), sock) != 0) {
-        free(sock);
-        return false;
-    }
-    sock->data = l;
-    l->sock = sock;
-    l->handles++;
-    uv_buf_t b = uv_buf_init((char *)l->fwd, (unsigned)l->flen);
-    if (uv_udp_connect(sock, (const struct sockaddr *)&ss) != 0 ||
-        uv_udp_recv_start(sock, lookup_alloc, lookup_recv) != 0 ||
-        uv_udp_try_send(sock, &b, 1, NULL) < 0) {
-        lookup_close_sock(l);
-        return false;
-    }
-    uv_timer_start(&l->timer, lookup_timeout, d->timeout_ms, 0);
-    return true;
-}
-
-#define MAX_LOOKUPS 1024 /* per worker; beyond it new misses get SERVFAIL at once */
-
-static bool start_lookup(struct dns_worker *dw, struct pd_gw_policy *p,
-                         const struct pd_dnsf_result *r, const uint8_t *q, size_t len,
-                         const struct dns_client *cl, uint64_t t0)
-{
-    if (dw->nlookups >= MAX_LOOKUPS || dw->udp_closed)
-        return false;
-    struct dns_lookup *l = calloc(1, sizeof *l);
-    uint8_t *copy = l ? malloc(len) : NULL;
-    if (!copy) {
-        free(l);
-        return false;
-    }
-    memcpy(copy, q, len);
-    l->dw = dw;
-    l->p = pd_gw_policy_ref(p);
-    l->r = *r;
-    l->query = copy;
-    l->qlen = len;
-    l->tcp = cl->tcp;
-    l->conn = cl->conn;
-    l->udp = cl->udp;
-    l->t0 = t0;
-    snprintf(l->peer, sizeof l->peer, "%s", cl->peer);
-    if (!cl->tcp)
-        memcpy(&l->client, cl->addr,
-               cl->addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                               : sizeof(struct sockaddr_in));
-    uv_timer_init(pd_worker_uv(dw->w), &l->timer);
-    l->timer.data = l;
-    l->handles = 1;
-    l->next = dw->lookups;
-    if (dw->lookups)
-        dw->lookups->prev = l;
-    dw->lookups = l;
-    dw->nlookups++;
-    if (l->conn)
-        l->conn->lookups++;
-    const struct pd_gw_dns *d = pd_gw_policy_dns(p);
-    for (l->upstream = 0; l->upstream < d->nupstreams; l->upstream++)
-        if (lookup_try(l))
-            return true;
-    /* No upstream could even be tried: the caller answers SERVFAIL; drop the lookup quietly. */
-    if (l->conn)
-        l->conn->lookups--;
-    l->finished = true;
-    uv_close((uv_handle_t *)&l->timer, lookup_handle_closed);
-    return false;
-}
-
-/* Shutdown: drop every pending lookup without answering. */
-static void close_lookups(struct dns_worker *dw)
-{
-    for (struct dns_lookup *l = dw->lookups; l; l = l->next) {
-        if (l->finished)
-            continue;
-        l->finished = true;
-        uv_timer_stop(&l->timer);
-        lookup_close_sock(l);
-        uv_close((uv_handle_t *)&l->timer, lookup_handle_closed);
-    }
-}
-
-/* A TCP client went away: its pending lookups finish without it. */
-static void forget_conn(struct dns_conn *c)
-{
-    for (struct dns_lookup *l = c->dw->lookups; l && c->lookups > 0; l = l->next)
-        if (l->conn == c) {
-            l->conn = NULL;
-            c->lookups--;
-        }
 }
 
 /* ---------------------------------------------------------------- service hooks */
@@ -808,9 +428,8 @@ static void svc_accept(struct pd_worker *w, void *svc, void *state, uv_tcp_t *cl
     (void)svc;
     (void)listener;
     struct dns_worker *dw = state;
-    struct dns_conn *c = dw->nconns < PD_DNS_TCP_MAX_CONNS && !dw->udp_closed
-                             ? calloc(1, sizeof *c)
-                             : NULL;
+    struct dns_conn *c =
+        dw->nconns < PD_DNS_TCP_MAX_CONNS && !dw->udp_closed ? calloc(1, sizeof *c) : NULL;
     if (!c) {
         uv_close((uv_handle_t *)client, (uv_close_cb)free);
         return;
@@ -843,7 +462,7 @@ static void svc_shutdown(struct pd_worker *w, void *svc, void *state)
     (void)svc;
     struct dns_worker *dw = state;
     close_udp(dw);
-    close_lookups(dw);
+    dnss_close_lookups(dw);
     for (struct dns_conn *c = dw->conns; c; c = c->next)
         conn_close(c); /* answers are synchronous: nothing is in flight but queued bytes */
 }
@@ -853,7 +472,7 @@ static void svc_worker_stop(struct pd_worker *w, void *svc, void *state)
     (void)w;
     (void)svc;
     close_udp(state);
-    close_lookups(state);
+    dnss_close_lookups(state);
 }
 
 static void svc_worker_fini(struct pd_worker *w, void *svc, void *state)
@@ -917,9 +536,9 @@ struct pd_dns_server *pd_dns_server_new(struct pd_gateway *gw, struct pd_loop *l
     static const double buckets[] = {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2};
     struct pd_metric_family *f;
     if (!(s->guard = pd_dns_guard_new(4096, err)) ||
-        !(s->m_queries = pd_metrics_counter(reg, "paddock_dns_queries_total",
-                                            "DNS queries by decision and refusal code", qlabels,
-                                            2, err)) ||
+        !(s->m_queries =
+              pd_metrics_counter(reg, "paddock_dns_queries_total",
+                                 "DNS queries by decision and refusal code", qlabels, 2, err)) ||
         !(f = pd_metrics_histogram(reg, "paddock_dns_duration_seconds",
                                    "time to decide and build a DNS answer", NULL, 0, buckets,
                                    sizeof buckets / sizeof buckets[0], err)) ||

@@ -29,14 +29,14 @@ static void load(void)
     void *sym;
     /* dlsym on the handle also searches libssl's dependencies (libcrypto). A function pointer is
      * copied from the object pointer dlsym returns (POSIX guarantees they convert). */
-#define PD_OSSL_RESOLVE(ret, name, params)                                                   \
-    sym = dlsym(h, #name);                                                                   \
-    if (!sym) {                                                                              \
+#define PD_OSSL_RESOLVE(ret, name, params)                                                        \
+    sym = dlsym(h, #name);                                                                        \
+    if (!sym) {                                                                                   \
         snprintf(load_error, sizeof load_error, "cannot load OpenSSL (%s): no symbol %s", LIBSSL, \
-                 #name);                                                                     \
-        dlclose(h);                                                                          \
-        return;                                                                              \
-    }                                                                                        \
+                 #name);                                                                          \
+        dlclose(h);                                                                               \
+        return;                                                                                   \
+    }                                                                                             \
     memcpy(&t.name, &sym, sizeof sym);
     PD_OSSL_FUNCS(PD_OSSL_RESOLVE)
 #undef PD_OSSL_RESOLVE

@@ -3,10 +3,11 @@
  * arbitrary bytes as a query, over UDP and over TCP, against a fixed policy with exact and wildcard
  * rules, upstream.hosts, tight tunnelling limits and a burst tracker. Invariants:
  *  - nothing is sent back exactly when the decision is DROP;
- *  - every response to a valid query (FORMERR and NOTIMP: the header) parses as a response with the query's id, the rcode the result reports and at
- *    most the answers the result reports; over UDP it is at most 512 bytes unless the query had EDNS;
- *  - an allowed query names a rule and has no error; any other has an error code and a reason with no
- *    control characters; a name the policy does not allow is never answered with records.
+ *  - every response to a valid query (FORMERR and NOTIMP: the header) parses as a response with the
+ * query's id, the rcode the result reports and at most the answers the result reports; over UDP it
+ * is at most 512 bytes unless the query had EDNS;
+ *  - an allowed query names a rule and has no error; any other has an error code and a reason with
+ * no control characters; a name the policy does not allow is never answered with records.
  */
 #include <stdint.h>
 #include <stdio.h>

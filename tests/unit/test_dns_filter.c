@@ -73,8 +73,8 @@ struct run {
     struct pd_dns_msg m;
 };
 
-static void run(const struct pd_gw_policy *p, struct pd_dns_guard *g, const char *name, uint16_t type,
-                struct run *o)
+static void run(const struct pd_gw_policy *p, struct pd_dns_guard *g, const char *name,
+                uint16_t type, struct run *o)
 {
     uint8_t q[512];
     size_t ql = query(q, name, type, PD_DNS_CLASS_IN);
@@ -279,10 +279,11 @@ static void test_forward_mode_decision(void **state)
 {
     (void)state;
     char text[1024];
-    snprintf(text, sizeof text,
-             "allow:\n  - host: api.example.com\n  - host: \"*.corp.test\"\n    allow_private: true\n"
-             "upstream:\n  hosts:\n    api.example.com: [\"192.0.2.7\"]\n"
-             "dns:\n  mode: forward\n  upstreams: [\"127.0.0.1:5300\", \"[::1]\"]\n");
+    snprintf(
+        text, sizeof text,
+        "allow:\n  - host: api.example.com\n  - host: \"*.corp.test\"\n    allow_private: true\n"
+        "upstream:\n  hosts:\n    api.example.com: [\"192.0.2.7\"]\n"
+        "dns:\n  mode: forward\n  upstreams: [\"127.0.0.1:5300\", \"[::1]\"]\n");
     struct pd_gw_policy *p = policy(text);
     const struct pd_gw_dns *d = pd_gw_policy_dns(p);
     assert_true(d->forward);
@@ -307,7 +308,8 @@ static void test_forward_mode_decision(void **state)
     assert_int_equal(o.r.rcode, PD_DNS_RCODE_NXDOMAIN);
     pd_gw_policy_unref(p);
     struct pd_err err;
-    struct pd_gw_policy *bad = compile_text("allow: []\ndns:\n  upstreams: [\"10.0.0.1:0\"]\n", &err);
+    struct pd_gw_policy *bad =
+        compile_text("allow: []\ndns:\n  upstreams: [\"10.0.0.1:0\"]\n", &err);
     assert_null(bad);
     assert_non_null(strstr(err.msg, "dns.upstreams[0]"));
     bad = compile_text("allow: []\ndns:\n  min_ttl: 100\n  max_ttl: 10\n", &err);
