@@ -20,6 +20,8 @@ static const struct pd_cmd commands[] = {
     {"inspect-host", "show how Paddock reads a host: canonical form, IP spellings, address classes",
      pd_cmd_inspect_host},
     {"gateway", "run the egress gateway (HTTP forward proxy with an allowlist)", pd_cmd_gateway},
+    {"doctor", "check which sandbox isolation layers this host offers, and why any is missing",
+     pd_cmd_doctor},
 };
 
 static const size_t ncommands = sizeof commands / sizeof commands[0];
