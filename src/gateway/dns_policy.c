@@ -19,36 +19,6 @@
 
 /* ---- schema ---- */
 
-static int check_listen(const json_t *v, struct pd_err *err)
-{
-    struct pd_listen_spec spec;
-    struct pd_err e;
-    const char *s = json_string_value(v);
-    for (const char *c = s; *c; c++)
-        if (*c <= 0x20 || *c >= 0x7f) {
-            pd_err_set(
-                err, "expected ADDR:PORT (\"127.0.0.1:53\"): printable ASCII without spaces only");
-            return -1;
-        }
-    if (pd_listen_spec_parse(s, &spec, &e) == 0)
-        return 0;
-    pd_err_set(err,
-               "expected ADDR:PORT with a numeric address (\"127.0.0.1:53\", \"[::1]:53\"): %s",
-               e.msg);
-    return -1;
-}
-
-static int check_unique(const json_t *v, struct pd_err *err)
-{
-    for (size_t i = 0; i < json_array_size(v); i++)
-        for (size_t j = 0; j < i; j++)
-            if (json_equal(json_array_get(v, i), json_array_get(v, j))) {
-                pd_err_set(err, "items %zu and %zu are the same; list each value once", j, i);
-                return -1;
-            }
-    return 0;
-}
-
 static const struct {
     const char *name;
     uint16_t type;
@@ -94,7 +64,7 @@ static int check_ipv6(const json_t *v, struct pd_err *err)
 }
 
 static const struct pd_schema_field listen_item = {
-    .type = PD_SCHEMA_STRING, .min = 1, .max = 64, .check = check_listen};
+    .type = PD_SCHEMA_STRING, .min = 1, .max = 64, .check = pd_gw_check_listen};
 static const struct pd_schema_field type_item = {.type = PD_SCHEMA_STRING,
                                                  .enum_values = type_enum};
 static const char *const deny_enum[] = {"nxdomain", "refused", NULL};
@@ -120,7 +90,7 @@ static const struct pd_schema_field dns_fields[] = {
      .items = &upstream_item,
      .min = 1,
      .max = PD_GW_DNS_MAX_UPSTREAMS,
-     .check = check_unique,
+     .check = pd_gw_check_unique,
      .doc = "resolvers for mode forward (default: /etc/resolv.conf's nameservers)"},
     {.key = "cache_size",
      .type = PD_SCHEMA_INTEGER,
@@ -156,7 +126,7 @@ static const struct pd_schema_field dns_fields[] = {
      .type = PD_SCHEMA_ARRAY,
      .items = &listen_item,
      .max = PD_GW_DNS_MAX_LISTEN,
-     .check = check_unique,
+     .check = pd_gw_check_unique,
      .doc = "DNS listeners ADDR:PORT (UDP and TCP on each)"},
     {.key = "deny_rcode",
      .type = PD_SCHEMA_STRING,
@@ -168,7 +138,7 @@ static const struct pd_schema_field dns_fields[] = {
      .items = &type_item,
      .min = 1,
      .max = 16,
-     .check = check_unique,
+     .check = pd_gw_check_unique,
      .default_json = "[\"A\", \"AAAA\", \"CNAME\", \"HTTPS\", \"SVCB\"]",
      .doc = "query types answered; others get REFUSED"},
     {.key = "answer_a",

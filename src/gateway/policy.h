@@ -395,6 +395,10 @@ const char *pd_gw_resolve_path(struct pd_gw_policy *p, const char *s); /* agains
 /* sandbox_id, listen, admin_listen, state_file, limits, tls, upstream of a validated document. */
 int pd_gw_compile_settings(struct pd_gw_policy *p, const struct pd_config_doc *doc,
                            struct pd_err *err);
+/* Schema checks shared by the sections (policy_schema.c): an "ADDR:PORT" listener with a numeric
+ * address; an array without repeated values. */
+int pd_gw_check_listen(const json_t *v, struct pd_err *err);
+int pd_gw_check_unique(const json_t *v, struct pd_err *err);
 /* The `dns` section (dns_policy.c): its schema, compiler and describer. */
 extern const struct pd_schema pd_gw_dns_schema;
 int pd_gw_compile_dns(struct pd_gw_policy *p, const struct pd_config_doc *doc, struct pd_err *err);

@@ -87,7 +87,7 @@ static bool is_graph(char c)
     return c > 0x20 && c < 0x7f;
 }
 
-static int check_listen(const json_t *v, struct pd_err *err)
+int pd_gw_check_listen(const json_t *v, struct pd_err *err)
 {
     struct pd_listen_spec spec;
     struct pd_err e;
@@ -148,7 +148,7 @@ static int check_cidr(const json_t *v, struct pd_err *err)
 }
 
 /* An array of integers or strings without repeated items. */
-static int check_unique(const json_t *v, struct pd_err *err)
+int pd_gw_check_unique(const json_t *v, struct pd_err *err)
 {
     for (size_t i = 0; i < json_array_size(v); i++)
         for (size_t j = 0; j < i; j++)
@@ -320,7 +320,7 @@ static int check_strict_ip(const json_t *v, struct pd_err *err)
 /* ---- tables ---- */
 
 static const struct pd_schema_field listen_item = {
-    .type = PD_SCHEMA_STRING, .min = 1, .max = 64, .check = check_listen};
+    .type = PD_SCHEMA_STRING, .min = 1, .max = 64, .check = pd_gw_check_listen};
 static const struct pd_schema_field port_item = {.type = PD_SCHEMA_INTEGER, .min = 1, .max = 65535};
 static const struct pd_schema_field method_item = {
     .type = PD_SCHEMA_STRING, .min = 1, .max = 32, .check = check_method};
@@ -341,7 +341,7 @@ static const struct pd_schema_field allow_fields[] = {
      .items = &port_item,
      .min = 1,
      .max = 64,
-     .check = check_unique,
+     .check = pd_gw_check_unique,
      .default_json = "[80, 443]",
      .doc = "allowed destination ports"},
     {.key = "methods",
@@ -349,14 +349,14 @@ static const struct pd_schema_field allow_fields[] = {
      .items = &method_item,
      .min = 1,
      .max = 32,
-     .check = check_unique,
+     .check = pd_gw_check_unique,
      .doc = "allowed methods (plain HTTP and injected requests)"},
     {.key = "paths",
      .type = PD_SCHEMA_ARRAY,
      .items = &path_item,
      .min = 1,
      .max = 64,
-     .check = check_unique,
+     .check = pd_gw_check_unique,
      .doc = "allowed path prefixes (plain HTTP and injected requests)"},
     {.key = "allow_private",
      .type = PD_SCHEMA_BOOLEAN,
@@ -468,7 +468,7 @@ static const struct pd_schema_field budget_item = {.type = PD_SCHEMA_OBJECT,
 static const struct pd_schema_field ip_item = {
     .type = PD_SCHEMA_STRING, .min = 1, .max = 64, .check = check_strict_ip};
 static const struct pd_schema_field host_addrs = {
-    .type = PD_SCHEMA_ARRAY, .items = &ip_item, .min = 1, .max = 16, .check = check_unique};
+    .type = PD_SCHEMA_ARRAY, .items = &ip_item, .min = 1, .max = 16, .check = pd_gw_check_unique};
 static const struct pd_schema_field upstream_fields[] = {
     {.key = "ca_file",
      .type = PD_SCHEMA_STRING,
@@ -541,13 +541,13 @@ static const struct pd_schema_field root_fields[] = {
      .type = PD_SCHEMA_ARRAY,
      .items = &listen_item,
      .max = 64,
-     .check = check_unique,
+     .check = pd_gw_check_unique,
      .doc = "proxy listeners ADDR:PORT"},
     {.key = "admin_listen",
      .type = PD_SCHEMA_STRING,
      .min = 1,
      .max = 64,
-     .check = check_listen,
+     .check = pd_gw_check_listen,
      .doc = "/metrics and /healthz listener"},
     {.key = "allow",
      .type = PD_SCHEMA_ARRAY,
