@@ -22,6 +22,8 @@ static const struct pd_cmd commands[] = {
     {"gateway", "run the egress gateway (HTTP forward proxy with an allowlist)", pd_cmd_gateway},
     {"doctor", "check which sandbox isolation layers this host offers, and why any is missing",
      pd_cmd_doctor},
+    {"run", "run a command in a sandbox whose only way out is its own egress gateway",
+     pd_cmd_run},
 };
 
 static const size_t ncommands = sizeof commands / sizeof commands[0];

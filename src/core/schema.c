@@ -622,3 +622,31 @@ int pd_schema_validate_fill(struct pd_config_doc *doc, const struct pd_schema *s
 {
     return validate_root(doc, schema, true, err);
 }
+
+int pd_schema_validate_member(struct pd_config_doc *doc, json_t *obj, const char *key,
+                              const struct pd_schema_field *f, bool fill, struct pd_err *err)
+{
+    struct pd_err local = {{0}};
+    struct vctx c = {.doc = doc, .fill = fill, .err = err ? err : &local};
+    c.path[0] = '\0';
+    if (!doc || !json_is_object(obj) || !key || !f) {
+        pd_err_set(c.err, "config: nothing to validate");
+        return -1;
+    }
+    struct pd_config_loc loc = {0, 0}, kloc = {0, 0};
+    pd_config_locate(doc, obj, &loc);
+    json_t *v = json_object_get(obj, key);
+    if (!v) {
+        if (f->required)
+            return fail(&c, loc, "missing required top-level key '%s'", key);
+        if (fill && f->default_json) {
+            struct pd_schema_field named = *f;
+            named.key = key;
+            return insert_default(&c, &named, obj, loc);
+        }
+        return 0;
+    }
+    pd_config_locate_member(doc, obj, key, &loc, &kloc);
+    path_push_key(&c, key);
+    return validate_value(&c, f, v, loc, kloc);
+}

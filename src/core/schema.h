@@ -93,4 +93,11 @@ int pd_schema_validate(const struct pd_config_doc *doc, const struct pd_schema *
 int pd_schema_validate_fill(struct pd_config_doc *doc, const struct pd_schema *schema,
                             struct pd_err *err);
 
+/* Validate (and with fill, complete) one member obj[key] of a document with field spec f, reporting
+ * like the whole-document functions (path starts at key). For a section that another component
+ * owns: the outer schema declares it PD_SCHEMA_ANY and that component validates it with its own
+ * table. An absent member is fine unless f->required (with fill, its default_json is inserted). */
+int pd_schema_validate_member(struct pd_config_doc *doc, json_t *obj, const char *key,
+                              const struct pd_schema_field *f, bool fill, struct pd_err *err);
+
 #endif

@@ -20,6 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "core/caps.h"
 #include "core/log.h"
 
 #define COMPONENT "gateway"
@@ -104,46 +105,6 @@ static const char *const refused[] = {
                 CLONE_NEWNET | CLONE_NEWCGROUP))
 
 /* ---------------------------------------------------------------- identity */
-
-static int drop_bounding_set(bool must, struct pd_err *err)
-{
-    for (unsigned long c = 0; c <= 63; c++) {
-        if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) < 0)
-            break; /* past the kernel's last capability */
-        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) {
-            if (!must && errno == EPERM)
-                break; /* not root: no CAP_SETPCAP; execve is refused by the filter anyway */
-            pd_err_set(err, "confine: prctl(PR_CAPBSET_DROP, %lu): %s", c, strerror(errno));
-            return -1;
-        }
-    }
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-        pd_err_set(err, "confine: prctl(PR_CAP_AMBIENT_CLEAR_ALL): %s", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-static int clear_caps(struct pd_err *err)
-{
-    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-    struct __user_cap_data_struct d[2];
-    memset(d, 0, sizeof d);
-    if (syscall(SYS_capset, &h, d) != 0) {
-        pd_err_set(err, "confine: capset(all empty): %s", strerror(errno));
-        return -1;
-    }
-    if (syscall(SYS_capget, &h, d) != 0) {
-        pd_err_set(err, "confine: capget: %s", strerror(errno));
-        return -1;
-    }
-    for (int i = 0; i < 2; i++)
-        if (d[i].effective || d[i].permitted || d[i].inheritable) {
-            pd_err_set(err, "confine: capabilities still set after capset");
-            return -1;
-        }
-    return 0;
-}
 
 static int switch_user(uid_t uid, gid_t gid, struct pd_err *err)
 {
@@ -310,13 +271,13 @@ int pd_confine(const struct pd_confine_opts *o, struct pd_err *err)
     }
 
     /* 2. Bounding and ambient sets, while CAP_SETPCAP is still ours. */
-    if (drop_bounding_set(root, err) != 0)
+    if (pd_caps_drop_bounding("confine", root, err) != 0)
         return -1;
     /* 3. Groups, gid, uid: in this order, since each step needs the privilege the next removes. */
     if (switching && switch_user(uid, gid, err) != 0)
         return -1;
     /* 4. Whatever capabilities are left (root without --user keeps uid 0 but no capability). */
-    if (clear_caps(err) != 0)
+    if (pd_caps_clear("confine", err) != 0)
         return -1;
     /* 5. Out of whatever directory we were started in. */
     if (chdir("/") != 0) {

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -517,17 +518,59 @@ static int open_udp(const struct pd_listen_spec *spec, uint16_t port, struct pd_
     return fd;
 }
 
-struct pd_dns_server *pd_dns_server_new(struct pd_gateway *gw, struct pd_loop *loop,
-                                        const struct pd_listen_spec *specs, size_t n,
-                                        struct pd_metrics *reg, struct pd_err *err)
+/* An inherited UDP socket: a bound AF_INET/AF_INET6 datagram socket; made NONBLOCK + CLOEXEC. */
+static int check_udp_fd(int fd, struct pd_err *err)
 {
+    int type = 0, domain = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM ||
+        (len = sizeof domain, getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) ||
+        (domain != AF_INET && domain != AF_INET6)) {
+        pd_err_set(err, "dns: fd %d is not an inherited UDP socket (AF_INET/AF_INET6, SOCK_DGRAM)",
+                   fd);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        (ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                 : ((struct sockaddr_in6 *)&ss)->sin6_port) == 0) {
+        pd_err_set(err, "dns: inherited UDP socket %d is not bound to a port", fd);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        pd_err_set(err, "dns: fcntl on inherited fd %d: %s", fd, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void close_inherited(const struct pd_listen_spec *specs, const int *udp_fds, size_t from,
+                            size_t n)
+{
+    for (size_t i = from; i < n; i++)
+        if (specs[i].kind == PD_LISTEN_FD) {
+            close(specs[i].fd);
+            if (udp_fds && udp_fds[i] >= 0)
+                close(udp_fds[i]);
+        }
+}
+
+struct pd_dns_server *pd_dns_server_new(struct pd_gateway *gw, struct pd_loop *loop,
+                                        const struct pd_listen_spec *specs, const int *udp_fds,
+                                        size_t n, struct pd_metrics *reg, struct pd_err *err)
+{
+    size_t used = 0; /* specs[0..used) have been handed to the loop */
     if (n > PD_DNS_MAX_LISTENERS) {
         pd_err_set(err, "dns: at most %d listeners", PD_DNS_MAX_LISTENERS);
+        close_inherited(specs, udp_fds, 0, n);
         return NULL;
     }
     struct pd_dns_server *s = calloc(1, sizeof *s);
     if (!s) {
         pd_err_set(err, "out of memory");
+        close_inherited(specs, udp_fds, 0, n);
         return NULL;
     }
     s->gw = gw;
@@ -571,15 +614,33 @@ struct pd_dns_server *pd_dns_server_new(struct pd_gateway *gw, struct pd_loop *l
     for (size_t i = 0; i < n * s->nworkers; i++)
         s->udp_fds[i] = -1;
     for (size_t i = 0; i < n; i++) {
+        bool inherited = specs[i].kind == PD_LISTEN_FD;
+        int ufd = inherited && udp_fds ? udp_fds[i] : -1;
+        used = i + 1;
+        s->nudp++;
+        if (inherited && ufd < 0) {
+            pd_err_set(err, "dns: inherited TCP listener %d comes without its UDP socket",
+                       specs[i].fd);
+            close(specs[i].fd);
+            goto fail;
+        }
+        if (inherited)
+            s->udp_fds[i * s->nworkers] = ufd; /* owned by s from here */
+        if (inherited && check_udp_fd(ufd, err) != 0) {
+            close(specs[i].fd);
+            goto fail;
+        }
         int li = pd_loop_add_listener(loop, &specs[i], sid, err);
         if (li < 0)
             goto fail;
         uint16_t port = pd_loop_listener_port(loop, (size_t)li);
-        s->nudp++;
-        for (unsigned w = 0; w < s->nworkers; w++) {
-            int fd = open_udp(&specs[i], port, err);
-            if (fd < 0)
+        for (unsigned w = inherited ? 1 : 0; w < s->nworkers; w++) {
+            int fd = inherited ? fcntl(ufd, F_DUPFD_CLOEXEC, 3) : open_udp(&specs[i], port, err);
+            if (fd < 0) {
+                if (inherited)
+                    pd_err_set(err, "dns: dup of the inherited UDP socket: %s", strerror(errno));
                 goto fail;
+            }
             s->udp_fds[i * s->nworkers + w] = fd;
         }
         pd_log(PD_LOG_INFO, COMPONENT, "dns_listening",
@@ -588,6 +649,7 @@ struct pd_dns_server *pd_dns_server_new(struct pd_gateway *gw, struct pd_loop *l
     }
     return s;
 fail:
+    close_inherited(specs, udp_fds, used, n);
     pd_dns_server_free(s);
     return NULL;
 }

@@ -33,9 +33,12 @@
 struct pd_gateway;
 struct pd_dns_server;
 
-/* specs: ADDR:PORT binds (UDP and TCP on the same port; port 0 picks one for both). */
+/* specs: ADDR:PORT binds (UDP and TCP on the same port; port 0 picks one for both), or inherited
+ * TCP listeners (PD_LISTEN_FD) whose UDP socket is udp_fds[i] (a bound datagram socket; every
+ * worker reads a dup of it). Inherited fds are owned from the call on, closed on every path. */
 struct pd_dns_server *pd_dns_server_new(struct pd_gateway *gw, struct pd_loop *loop,
-                                        const struct pd_listen_spec *specs, size_t n,
+                                        const struct pd_listen_spec *specs, const int *udp_fds,
+                                        size_t n,
                                         struct pd_metrics *reg, struct pd_err *err);
 void pd_dns_server_free(struct pd_dns_server *s);
 

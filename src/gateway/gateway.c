@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fdpass.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "gateway/confine.h"
@@ -206,6 +207,11 @@ static void on_reload(struct pd_loop *l, void *user)
     struct pd_err err = {{0}};
     struct pd_gw_policy *cur = pd_gateway_policy(gw);
     struct pd_gw_policy *np = pd_gw_policy_load(gw->config_path, cur, &err);
+    if (np && gw->sandbox_id && pd_gw_policy_set_sandbox_id(np, gw->sandbox_id) != 0) {
+        pd_gw_policy_unref(np);
+        np = NULL;
+        pd_err_set(&err, "out of memory");
+    }
     if (!np) {
         pd_log(PD_LOG_ERROR, COMPONENT, "reload_failed", PD_LSTR("config", gw->config_path),
                PD_LSTR("error", err.msg), PD_LSTR("action", "kept the running policy"));
@@ -300,6 +306,40 @@ static char *absolute_path(const char *path, struct pd_err *err)
     return s;
 }
 
+/* --listeners-from: wait for the launcher's message (it comes once the sandbox exists). */
+static int receive_listeners(struct pd_gateway_opts *o, struct pd_err *err)
+{
+    char msg[16];
+    int fds[3];
+    ssize_t n = pd_fdpass_recv(o->listeners_from, msg, sizeof msg, fds, 3);
+    int e = errno;
+    close(o->listeners_from);
+    o->has_listeners_from = false;
+    if (n <= 0 || n != 9 || memcmp(msg, "listeners", 9) != 0 || fds[0] < 0 || fds[1] < 0 ||
+        fds[2] < 0) {
+        for (int i = 0; i < 3; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+        pd_err_set(err, "%s", n < 0 ? strerror(e)
+                              : n == 0 ? "the launcher closed the socket before sending the "
+                                         "listeners"
+                                       : "expected one 'listeners' message with three fds");
+        return -1;
+    }
+    if (o->nspecs >= PD_LOOP_MAX_LISTENERS - 1 || o->ndns >= sizeof o->dns / sizeof o->dns[0] ||
+        pd_listen_check_fd(fds[0], err) != 0 || pd_listen_check_fd(fds[2], err) != 0) {
+        if (!err->msg[0])
+            pd_err_set(err, "too many listeners");
+        for (int i = 0; i < 3; i++)
+            close(fds[i]);
+        return -1;
+    }
+    o->specs[o->nspecs++] = (struct pd_listen_spec){.kind = PD_LISTEN_FD, .fd = fds[0]};
+    o->dns[o->ndns] = (struct pd_listen_spec){.kind = PD_LISTEN_FD, .fd = fds[2]};
+    o->dns_udp_fds[o->ndns++] = fds[1];
+    return 0;
+}
+
 int pd_gateway_run(struct pd_gateway_opts *o)
 {
     struct pd_err err = {{0}};
@@ -310,6 +350,7 @@ int pd_gateway_run(struct pd_gateway_opts *o)
     struct pd_router *router = NULL;
     struct pd_http_server *admin = NULL;
     struct pd_dns_server *dns = NULL;
+    bool dns_taken = false;
     char *config_abs = NULL;
     /* Relay read buffers (PX_READ_SIZE) come and go per read: without this, freeing one at the top
      * of a worker's arena trims the arena (madvise) and the next read faults the pages back in. */
@@ -325,9 +366,19 @@ int pd_gateway_run(struct pd_gateway_opts *o)
         goto out;
     }
     gw->config_path = config_abs;
+    gw->sandbox_id = o->sandbox_id;
     gw->policy = pd_gw_policy_load(gw->config_path, NULL, &err);
+    if (gw->policy && o->sandbox_id && pd_gw_policy_set_sandbox_id(gw->policy, o->sandbox_id) != 0) {
+        pd_gw_policy_unref(gw->policy);
+        gw->policy = NULL;
+        pd_err_set(&err, "out of memory");
+    }
     if (!gw->policy) {
         fprintf(stderr, "paddock gateway: %s\n", err.msg);
+        goto out;
+    }
+    if (o->has_listeners_from && receive_listeners(o, &err) != 0) {
+        fprintf(stderr, "paddock gateway: --listeners-from %d: %s\n", o->listeners_from, err.msg);
         goto out;
     }
     if (o->nspecs == 0) {
@@ -445,7 +496,9 @@ int pd_gateway_run(struct pd_gateway_opts *o)
         fprintf(stderr, "paddock gateway: admin listener: %s\n", err.msg);
         goto out;
     }
-    if (o->ndns > 0 && !(dns = pd_dns_server_new(gw, gw->loop, o->dns, o->ndns, gw->reg, &err))) {
+    dns_taken = true; /* pd_dns_server_new owns the inherited DNS fds from here, on every path */
+    if (o->ndns > 0 && !(dns = pd_dns_server_new(gw, gw->loop, o->dns, o->dns_udp_fds, o->ndns,
+                                                 gw->reg, &err))) {
         fprintf(stderr, "paddock gateway: %s\n", err.msg);
         goto out;
     }
@@ -486,8 +539,15 @@ out:
     free(st);
     free(config_abs);
 out_specs:
+    if (o->has_listeners_from)
+        close(o->listeners_from);
     for (size_t k = used; k < o->nspecs; k++)
         if (o->specs[k].kind == PD_LISTEN_FD)
             close(o->specs[k].fd);
+    for (size_t k = 0; !dns_taken && k < o->ndns; k++)
+        if (o->dns[k].kind == PD_LISTEN_FD) {
+            close(o->dns[k].fd);
+            close(o->dns_udp_fds[k]);
+        }
     return status;
 }

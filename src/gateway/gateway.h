@@ -33,6 +33,16 @@ struct pd_gateway_opts {
      * is used. The gateway needs at least one proxy or DNS listener. */
     struct pd_listen_spec dns[8];
     size_t ndns;
+    /* For a dns[i] of kind PD_LISTEN_FD (the inherited TCP listener): the inherited UDP socket
+     * bound to the same address (--dns-listen-fd UDP,TCP). Owned like the specs' fds. */
+    int dns_udp_fds[8];
+    /* --listeners-from FD: a Unix socket on which the launcher (`paddock run`, agentd) sends, once
+     * the policy is loaded, one message "listeners" with three fds: the proxy's listening TCP
+     * socket and the DNS UDP and TCP sockets (created inside a sandbox's network namespace). They
+     * are added to specs/dns. EOF before the message (the launcher gave up) exits with 1. */
+    bool has_listeners_from;
+    int listeners_from;
+    const char *sandbox_id; /* --sandbox-id: replaces the policy's sandbox_id (every load) */
     unsigned workers; /* 0: one per CPU */
     /* Confinement (confine.h), applied once the sockets and files are open, before the workers
      * start: --user NAME (root only; NULL: keep the uid, warned about when root) and

@@ -169,6 +169,9 @@ void pd_gw_policy_unref(struct pd_gw_policy *p);
 /* ---- Settings ---- */
 const char *pd_gw_policy_source(const struct pd_gw_policy *p); /* config file name */
 const char *pd_gw_policy_sandbox_id(const struct pd_gw_policy *p); /* never NULL */
+/* Replace sandbox_id before the policy is published (the launcher names the sandbox). 0 or -1
+ * (out of memory: the policy keeps its own id). */
+int pd_gw_policy_set_sandbox_id(struct pd_gw_policy *p, const char *id);
 size_t pd_gw_policy_listen_count(const struct pd_gw_policy *p);
 const char *pd_gw_policy_listen(const struct pd_gw_policy *p,
                                 size_t i); /* "ADDR:PORT"; NULL past end */

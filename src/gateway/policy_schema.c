@@ -574,6 +574,8 @@ static const struct pd_schema_field root_fields[] = {
     {.key = "tls", .type = PD_SCHEMA_OBJECT, .child = &tls_schema},
     {.key = "limits", .type = PD_SCHEMA_OBJECT, .child = &limits_schema},
     {.key = "dns", .type = PD_SCHEMA_OBJECT, .child = &pd_gw_dns_schema, .doc = "the DNS filter"},
+    /* `paddock run` validates this section itself (sandbox/run_policy.h); the gateway ignores it. */
+    {.key = "sandbox", .type = PD_SCHEMA_ANY, .doc = "the sandbox of paddock run"},
     {0}};
 
 const struct pd_schema pd_gw_policy_schema = {.fields = root_fields};
@@ -709,6 +711,15 @@ bool pd_gw_path_ambiguous(const char *path, size_t len)
 const char *pd_gw_policy_source(const struct pd_gw_policy *p)
 {
     return p->source;
+}
+
+int pd_gw_policy_set_sandbox_id(struct pd_gw_policy *p, const char *id)
+{
+    char *d = pd_gw_strdup(p, id);
+    if (!d)
+        return -1;
+    p->sandbox_id = d;
+    return 0;
 }
 
 const char *pd_gw_policy_sandbox_id(const struct pd_gw_policy *p)

@@ -99,6 +99,7 @@ struct pd_gateway {
     pthread_mutex_t mu; /* guards `policy` (the pointer, not the immutable policy) */
     struct pd_gw_policy *policy;
     const char *config_path;
+    const char *sandbox_id; /* --sandbox-id: overrides the policy's sandbox_id, or NULL */
     struct pd_ratelimit *rl;
     struct pd_budget *budget;
     _Atomic size_t nconns;

@@ -736,7 +736,7 @@ static void test_errors_top_level(void **state)
     expect_error("alow:\n  - host: a.test\n",
                  "p.yaml:1:1: unknown top-level key 'alow' (did you mean 'allow'? expected one of: "
                  "sandbox_id, listen, admin_listen, allow, credentials, rate_limits, budgets, "
-                 "state_file, upstream, tls, limits, dns)");
+                 "state_file, upstream, tls, limits, dns, sandbox)");
     expect_error("sandbox_id: \"a b\"\n",
                  "p.yaml:1:13: sandbox_id: expected letters, digits, '.', '_' or '-' only");
     expect_error("listen: [\"localhost:3128\"]\n",

@@ -1,0 +1,553 @@
+/*
+ * cmd_run.c - `paddock run [options] -- CMD [ARGS...]`: one sandbox and its own gateway from a
+ * local policy file (src/sandbox/sandbox.h, src/sandbox/run_policy.h); run_loop.c supervises it.
+ *
+ * Exit status: the command's; 128+N when signal N ended it; 124 after --timeout; 125 when paddock
+ * could not set up the sandbox (bad policy, a missing layer); 126/127 when the command cannot be
+ * executed / is not found inside; 2 on usage errors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/run.h"
+#include "core/config.h"
+#include "gateway/policy.h"
+#include "sandbox/run_policy.h"
+
+#define MAX_ENV 1024
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define PROXY_URL "http://127.0.0.1:3128"
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: paddock run [--policy FILE] [--workspace DIR] [--name ID] [--timeout S]\n"
+        "                   [--env K=V]... [--allow-degraded LAYER]... [--log FILE]\n"
+        "                   [--] CMD [ARGS...]\n"
+        "\n"
+        "Run CMD in a sandbox whose only way out is its own egress gateway, which enforces\n"
+        "the policy in FILE (without --policy nothing is allowed). Inside: the host's root\n"
+        "read-only, the workspace read-write at /workspace (the working directory), a fresh\n"
+        "HOME and /tmp, credential files masked, no capabilities, a syscall filter, resource\n"
+        "limits, and a network with only the proxy (127.0.0.1:3128, set in HTTP_PROXY and\n"
+        "HTTPS_PROXY) and the DNS filter (127.0.0.1:53). 'paddock doctor' shows what this\n"
+        "host supports.\n"
+        "\n"
+        "  --policy FILE       gateway policy plus a `sandbox` section (YAML or JSON)\n"
+        "  --workspace DIR     the directory mounted at /workspace (default: the policy's\n"
+        "                      sandbox.workspace, else the current directory)\n"
+        "  --name ID           sandbox id for logs and the cgroup (default: run-<pid>)\n"
+        "  --timeout S         stop the whole sandbox after S seconds (exit status 124)\n"
+        "  --env K=V           set a variable inside (repeatable; the host's environment is\n"
+        "                      not passed in, except PATH, TERM, LANG, TZ and the policy's\n"
+        "                      sandbox.env_pass)\n"
+        "  --allow-degraded LAYER  run even though LAYER is missing on this host\n"
+        "                      (%s; repeatable or comma-separated)\n"
+        "  --log FILE          the gateway's access log (default:\n"
+        "                      $XDG_STATE_HOME/paddock/ID.log or ~/.local/state/paddock/ID.log)\n"
+        "\n"
+        "Exit status: the command's; 128+N if signal N ended it; 124 after --timeout; 125\n"
+        "if the sandbox could not be set up; 126/127 if CMD cannot be run / is not found.\n",
+        pd_sandbox_layer_names());
+}
+
+struct env_list {
+    char *items[MAX_ENV]; /* "K=V", malloc'ed */
+    size_t n;
+};
+
+static void env_free(struct env_list *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->items[i]);
+    e->n = 0;
+}
+
+/* Set K=V, replacing an earlier K. -1 when full or out of memory. */
+static int env_set(struct env_list *e, const char *k, size_t klen, const char *v)
+{
+    size_t vlen = strlen(v);
+    char *s = malloc(klen + vlen + 2);
+    if (!s)
+        return -1;
+    memcpy(s, k, klen);
+    s[klen] = '=';
+    memcpy(s + klen + 1, v, vlen + 1);
+    for (size_t i = 0; i < e->n; i++)
+        if (strncmp(e->items[i], k, klen) == 0 && e->items[i][klen] == '=') {
+            free(e->items[i]);
+            e->items[i] = s;
+            return 0;
+        }
+    if (e->n + 1 >= MAX_ENV) {
+        free(s);
+        return -1;
+    }
+    e->items[e->n++] = s;
+    e->items[e->n] = NULL;
+    return 0;
+}
+
+static int env_setz(struct env_list *e, const char *k, const char *v)
+{
+    return env_set(e, k, strlen(k), v);
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return false;
+    return s[0] != '.';
+}
+
+static int mkdirs(char *path, mode_t mode)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(path, mode);
+        *p = '/';
+        if (rc != 0 && errno != EEXIST)
+            return -1;
+    }
+    return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* The gateway's log: --log FILE, else the state directory. */
+static int open_log(const char *opt, const char *home, const char *name, char *path, size_t cap)
+{
+    if (opt) {
+        snprintf(path, cap, "%s", opt);
+    } else {
+        const char *st = getenv("XDG_STATE_HOME");
+        char dir[PATH_MAX];
+        if (st && st[0] == '/')
+            snprintf(dir, sizeof dir, "%s/paddock", st);
+        else
+            snprintf(dir, sizeof dir, "%s/.local/state/paddock", home);
+        if (mkdirs(dir, 0700) != 0) {
+            fprintf(stderr,
+                    "paddock run: cannot create the log directory %s: %s (use --log FILE)\n", dir,
+                    strerror(errno));
+            return -1;
+        }
+        int n = snprintf(path, cap, "%s/%s.log", dir, name);
+        if (n < 0 || (size_t)n >= cap) {
+            fprintf(stderr, "paddock run: the log path under %s is too long (use --log FILE)\n",
+                    dir);
+            return -1;
+        }
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0)
+        fprintf(stderr, "paddock run: cannot open the log %s: %s\n", path, strerror(errno));
+    return fd;
+}
+
+struct run_args {
+    const char *policy, *workspace, *name, *log;
+    long timeout; /* -1: not given */
+    unsigned degraded;
+    const char *envs[MAX_ENV];
+    size_t nenv;
+    char **cmd;
+};
+
+static int parse_args(int argc, char **argv, struct run_args *a, int *status)
+{
+    a->timeout = -1;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--") == 0) {
+            i++;
+            break;
+        }
+        if (s[0] != '-')
+            break;
+        if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+            usage(stdout);
+            *status = 0;
+            return -1;
+        }
+        static const char *const names[] = {"--policy", "--workspace",      "--name", "--timeout",
+                                            "--env",    "--allow-degraded", "--log"};
+        size_t k = 0;
+        const char *v = NULL;
+        for (; k < sizeof names / sizeof names[0]; k++) {
+            size_t n = strlen(names[k]);
+            if (strncmp(s, names[k], n) == 0 && (s[n] == '\0' || s[n] == '=')) {
+                if (s[n] == '=')
+                    v = s + n + 1;
+                else if (i + 1 < argc)
+                    v = argv[++i];
+                break;
+            }
+        }
+        if (k == sizeof names / sizeof names[0]) {
+            *status =
+                pd_cli_usage_error("run", "unknown option '%s' (see 'paddock run --help')", s);
+            return -1;
+        }
+        if (!v) {
+            *status = pd_cli_usage_error("run", "option '%s' needs a value", names[k]);
+            return -1;
+        }
+        switch (k) {
+        case 0:
+            a->policy = v;
+            break;
+        case 1:
+            a->workspace = v;
+            break;
+        case 2:
+            if (!valid_name(v)) {
+                *status = pd_cli_usage_error(
+                    "run", "--name '%s': expected 1 to 64 of [A-Za-z0-9._-], not starting with '.'",
+                    v);
+                return -1;
+            }
+            a->name = v;
+            break;
+        case 3: {
+            char *end = NULL;
+            errno = 0;
+            long t = strtol(v, &end, 10);
+            if (!*v || *end || errno || t < 1 || t > 31536000) {
+                *status = pd_cli_usage_error(
+                    "run", "--timeout '%s': expected whole seconds from 1 to 31536000", v);
+                return -1;
+            }
+            a->timeout = t;
+            break;
+        }
+        case 4: {
+            const char *eq = strchr(v, '=');
+            if (!eq || eq == v) {
+                *status = pd_cli_usage_error("run", "--env '%s': expected NAME=VALUE", v);
+                return -1;
+            }
+            if (a->nenv >= MAX_ENV / 2) {
+                *status = pd_cli_usage_error("run", "too many --env (at most %d)", MAX_ENV / 2);
+                return -1;
+            }
+            a->envs[a->nenv++] = v;
+            break;
+        }
+        case 5: {
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *save = NULL, *t = strtok_r(buf, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save)) {
+                unsigned bit = pd_sandbox_layer_bit(t);
+                if (!bit) {
+                    *status = pd_cli_usage_error(
+                        "run", "--allow-degraded: unknown layer '%s' (one of: %s)", t,
+                        pd_sandbox_layer_names());
+                    return -1;
+                }
+                a->degraded |= bit;
+            }
+            break;
+        }
+        default:
+            a->log = v;
+            break;
+        }
+    }
+    if (i >= argc) {
+        *status =
+            pd_cli_usage_error("run", "no command given: paddock run [options] -- CMD [ARGS...]");
+        return -1;
+    }
+    a->cmd = argv + i;
+    return 0;
+}
+
+static int build_env(struct env_list *e, const struct run_args *a, const struct pd_run_policy *rp,
+                     const char *home, const char *user)
+{
+    const char *path = getenv("PATH");
+    if (env_setz(e, "PATH", path && *path ? path : DEFAULT_PATH) != 0)
+        return -1;
+    static const char *const pass[] = {"TERM", "LANG", "TZ"};
+    for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
+        const char *v = getenv(pass[i]);
+        if (v && env_setz(e, pass[i], v) != 0)
+            return -1;
+    }
+    if (env_setz(e, "HOME", home) != 0 || env_setz(e, "USER", user) != 0 ||
+        env_setz(e, "HTTP_PROXY", PROXY_URL) != 0 || env_setz(e, "HTTPS_PROXY", PROXY_URL) != 0 ||
+        env_setz(e, "http_proxy", PROXY_URL) != 0 || env_setz(e, "https_proxy", PROXY_URL) != 0 ||
+        env_setz(e, "NO_PROXY", "localhost,127.0.0.1,::1") != 0)
+        return -1;
+    for (size_t i = 0; i < rp->nenv_pass; i++) {
+        const char *v = getenv(rp->env_pass[i]);
+        if (v && env_setz(e, rp->env_pass[i], v) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < rp->nenv; i++)
+        if (env_setz(e, rp->env[i].name, rp->env[i].value) != 0)
+            return -1;
+    for (size_t i = 0; i < a->nenv; i++) {
+        const char *eq = strchr(a->envs[i], '=');
+        if (env_set(e, a->envs[i], (size_t)(eq - a->envs[i]), eq + 1) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Protected paths that do not exist cannot be protected (nothing to mount over without writing to
+ * the user's workspace): remember which were missing, and say after the run if the command made
+ * one, so the user reviews it before git or a shell runs it on the host. */
+static bool *missing_protected(const char *ws, const struct pd_run_policy *rp)
+{
+    bool *miss = calloc(rp->nprotected + 1, sizeof *miss);
+    for (size_t i = 0; miss && i < rp->nprotected; i++) {
+        char path[PATH_MAX];
+        struct stat st;
+        int n = snprintf(path, sizeof path, "%s/%s", ws, rp->protected_paths[i]);
+        miss[i] = n > 0 && (size_t)n < sizeof path && lstat(path, &st) != 0 && errno == ENOENT;
+    }
+    return miss;
+}
+
+static void report_created_protected(const char *ws, const struct pd_run_policy *rp,
+                                     const bool *miss)
+{
+    for (size_t i = 0; miss && i < rp->nprotected; i++) {
+        char path[PATH_MAX];
+        struct stat st;
+        int n = snprintf(path, sizeof path, "%s/%s", ws, rp->protected_paths[i]);
+        if (miss[i] && n > 0 && (size_t)n < sizeof path && lstat(path, &st) == 0)
+            fprintf(stderr,
+                    "paddock run: warning: the command created %s, a protected path that did not "
+                    "exist when it started: review it before running git or a shell there\n",
+                    path);
+    }
+}
+
+int pd_cmd_run(int argc, char **argv)
+{
+    struct run_args a;
+    memset(&a, 0, sizeof a);
+    int status = 2;
+    if (parse_args(argc, argv, &a, &status) != 0)
+        return status;
+    for (size_t i = 0; i < a.nenv; i++) {
+        const char *eq = strchr(a.envs[i], '=');
+        for (const char *p = a.envs[i]; p < eq; p++)
+            if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                  (*p >= '0' && *p <= '9' && p > a.envs[i]) || *p == '_'))
+                return pd_cli_usage_error("run", "--env '%s': '%.*s' is not a variable name",
+                                          a.envs[i], (int)(eq - a.envs[i]), a.envs[i]);
+    }
+
+    /* Who the caller is: HOME (masked paths, the fresh HOME) and USER. */
+    struct passwd *pw = getpwuid(getuid());
+    const char *home = getenv("HOME");
+    if (!home || home[0] != '/')
+        home = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : "/";
+    /* HOME inside: a fresh tmpfs at the same path, which must exist in the root (or be beneath the
+     * sandbox's own /tmp); a home that does not exist (nobody's /nonexistent) becomes /tmp/home. */
+    struct stat sth;
+    const char *inside_home = home;
+    if (strncmp(home, "/tmp/", 5) != 0 && (stat(home, &sth) != 0 || !S_ISDIR(sth.st_mode)))
+        inside_home = "/tmp/home";
+    else if (strcmp(home, "/") == 0 || strcmp(home, "/tmp") == 0)
+        inside_home = "/tmp/home";
+    const char *user = pw && pw->pw_name ? pw->pw_name : getenv("USER");
+    char uidbuf[16];
+    if (!user) {
+        snprintf(uidbuf, sizeof uidbuf, "%u", (unsigned)getuid());
+        user = uidbuf;
+    }
+
+    /* The policy: validated whole (gateway part, then the sandbox section) before anything runs. */
+    struct pd_err err = {{0}};
+    struct pd_config_doc *doc = a.policy
+                                    ? pd_config_load_file(a.policy, PD_CONFIG_AUTO, &err)
+                                    : pd_config_load_buffer("(built-in policy: nothing allowed)",
+                                                            "{}", 2, PD_CONFIG_JSON, &err);
+    if (!doc) {
+        fprintf(stderr, "paddock run: %s\n", err.msg);
+        return 125;
+    }
+    struct pd_gw_policy *gp = pd_gw_policy_compile(doc, NULL, &err);
+    if (!gp) {
+        fprintf(stderr, "paddock run: %s\n", err.msg);
+        pd_config_doc_free(doc);
+        return 125;
+    }
+    pd_gw_policy_unref(gp);
+    struct pd_run_policy rp;
+    if (pd_run_policy_load(doc, home, &rp, &err) != 0) {
+        fprintf(stderr, "paddock run: %s\n", err.msg);
+        pd_config_doc_free(doc);
+        return 125;
+    }
+    pd_config_doc_free(doc);
+
+    status = 125;
+    struct env_list env = {.n = 0};
+    char **masked = NULL;
+    size_t ndefault = 0;
+    const char **allmasked = NULL;
+    int log_fd = -1, memfd = -1;
+    bool *missing = NULL;
+    char workspace[PATH_MAX], log_path[PATH_MAX], name[80], policy_arg[PATH_MAX];
+
+    const char *ws = a.workspace ? a.workspace : rp.workspace ? rp.workspace : ".";
+    if (!realpath(ws, workspace)) {
+        fprintf(stderr, "paddock run: workspace %s: %s\n", ws, strerror(errno));
+        goto out;
+    }
+    struct stat stw;
+    if (stat(workspace, &stw) != 0 || !S_ISDIR(stw.st_mode)) {
+        fprintf(stderr, "paddock run: workspace %s: not a directory\n", workspace);
+        goto out;
+    }
+    if (a.name)
+        snprintf(name, sizeof name, "%s", a.name);
+    else
+        snprintf(name, sizeof name, "run-%d", (int)getpid());
+
+    int nm = pd_fs_default_masked(home, &masked, &err);
+    if (nm < 0) {
+        fprintf(stderr, "paddock run: %s\n", err.msg);
+        goto out;
+    }
+    ndefault = (size_t)nm;
+    allmasked = calloc(ndefault + rp.nmasked + 1, sizeof *allmasked);
+    if (!allmasked) {
+        fprintf(stderr, "paddock run: out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < ndefault; i++)
+        allmasked[i] = masked[i];
+    for (size_t i = 0; i < rp.nmasked; i++)
+        allmasked[ndefault + i] = rp.masked[i];
+    if (build_env(&env, &a, &rp, inside_home, user) != 0) {
+        fprintf(stderr, "paddock run: too many environment variables or out of memory\n");
+        goto out;
+    }
+
+    if ((log_fd = open_log(a.log, home, name, log_path, sizeof log_path)) < 0)
+        goto out;
+    if (a.policy) {
+        snprintf(policy_arg, sizeof policy_arg, "%s", a.policy);
+    } else {
+        memfd = memfd_create("paddock-policy", MFD_CLOEXEC);
+        if (memfd < 0 || write(memfd, "{}\n", 3) != 3) {
+            fprintf(stderr, "paddock run: memfd for the built-in policy: %s\n", strerror(errno));
+            goto out;
+        }
+        snprintf(policy_arg, sizeof policy_arg, "/proc/self/fd/4");
+    }
+
+    char hosts[256];
+    snprintf(hosts, sizeof hosts,
+             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
+             rp.hostname);
+    struct pd_sandbox_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.argv = a.cmd;
+    spec.envp = env.items;
+    spec.fs.rootfs = rp.rootfs;
+    spec.fs.workspace = workspace;
+    spec.fs.home = inside_home;
+    spec.fs.home_size = rp.home_size;
+    spec.fs.tmp_size = rp.tmp_size;
+    spec.fs.masked = allmasked;
+    spec.fs.nmasked = ndefault + rp.nmasked;
+    spec.fs.protected_paths = (const char *const *)rp.protected_paths;
+    spec.fs.nprotected = rp.nprotected;
+    spec.fs.binds = rp.binds;
+    spec.fs.nbinds = rp.nbinds;
+    spec.fs.resolv_conf = "nameserver 127.0.0.1\n";
+    spec.fs.hosts = hosts;
+    spec.limits = rp.limits;
+    spec.name = name;
+    spec.hostname = rp.hostname;
+    spec.degraded = a.degraded;
+    spec.pty = isatty(0) == 1;
+    if (spec.pty && ioctl(0, TIOCGWINSZ, &spec.winsize) != 0)
+        memset(&spec.winsize, 0, sizeof spec.winsize);
+
+    /* Signals wait in the queue until the supervisor loop takes them (none is lost meanwhile). */
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGCHLD, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    missing = missing_protected(workspace, &rp);
+    struct run_ctx ctx = {
+        .policy_path = policy_arg,
+        .policy_memfd = memfd,
+        .log_fd = log_fd,
+        .log_path = log_path,
+        .name = name,
+        .timeout_s = a.timeout > 0 ? (unsigned)a.timeout : rp.timeout_s,
+        .pty = spec.pty,
+    };
+    if (pd_run_gateway_spawn(&ctx) != 0)
+        goto out;
+    char warnings[2048];
+    struct pd_sandbox *sb = NULL;
+    int rc = pd_sandbox_start(&spec, &sb, warnings, sizeof warnings, &err);
+    for (char *line = warnings; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        fprintf(stderr, "paddock run: warning: %.*s\n", (int)len, line);
+        line += len + (nl ? 1 : 0);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "paddock run: %s\n", err.msg);
+        pd_run_gateway_stop(&ctx.gw);
+        goto out;
+    }
+    if (rc == 1) {
+        /* The command could not be executed: the agent already said why on its stderr. */
+        status = pd_sandbox_wait(sb, &err);
+        pd_sandbox_free(sb);
+        pd_run_gateway_stop(&ctx.gw);
+        if (status < 0)
+            status = 125;
+        goto out;
+    }
+    ctx.sb = sb;
+    status = pd_run_supervise(&ctx);
+    report_created_protected(workspace, &rp, missing);
+out:
+    if (log_fd >= 0)
+        close(log_fd);
+    if (memfd >= 0)
+        close(memfd);
+    free(missing);
+    free(allmasked);
+    pd_fs_free_list(masked, ndefault);
+    env_free(&env);
+    pd_run_policy_free(&rp);
+    return status;
+}
