@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -245,6 +246,33 @@ static void relay_winch(const struct relay *r)
         ioctl(r->master, TIOCSWINSZ, &ws);
 }
 
+/* ---------------------------------------------------------------- memory */
+
+/* The launcher lives as long as the sandbox but, once it runs, only polls. Startup touched most of
+ * libc's and paddock's code (policy loading, the sandbox's setup); those text pages stay counted in
+ * its RSS although it will not run them again. Unmap them from this process (they are read-only
+ * file pages: the page cache keeps them and a later use faults them back in), so a long-lived
+ * launcher costs its working set, not its startup. Only r-xp mappings of files: never data, RELRO
+ * or anything written. */
+static void trim_startup_text(void)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[8];
+        int off = 0;
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &off) < 3 || off <= 0)
+            continue;
+        if (strcmp(perms, "r-xp") != 0 || line[off] != '/')
+            continue; /* anonymous, [vdso], [vsyscall], data: left alone */
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    fclose(f);
+}
+
 /* ---------------------------------------------------------------- supervise */
 
 static int arm(int tfd, unsigned seconds)
@@ -297,6 +325,7 @@ int pd_run_supervise(struct run_ctx *ctx)
     if (ctx->timeout_s)
         arm(tfd, ctx->timeout_s);
 
+    trim_startup_text();
     struct relay r;
     memset(&r, 0, sizeof r);
     relay_begin(&r, ctx->pty ? pd_sandbox_pty_master(sb) : -1);

@@ -795,9 +795,15 @@ int pd_cgroup_kill(struct pd_cgroup *cg, struct pd_err *err)
     /* The caller in its own sandbox group (a misuse): neither cgroup.kill nor the freezer, which
      * would kill or freeze the caller too; the plain kill loop skips it. */
     bool self_inside = false;
-    if (group_pids(cg, &pv) == 0)
+    if (group_pids(cg, &pv) == 0) {
         for (size_t i = 0; i < pv.n; i++)
             self_inside = self_inside || pv.v[i] == self;
+        if (pv.n == 0) {
+            /* Already empty (the usual end: the sandbox's PID namespace is gone): no freezing. */
+            free(pv.v);
+            return 0;
+        }
+    }
     bool killfile = !self_inside && cg->kind == PD_CG_V2 && !cg->no_kill_file &&
                     cg_write_at(cg->v2.fd, "cgroup.kill", "1", false) == 0;
     bool freeze = !self_inside && !killfile;

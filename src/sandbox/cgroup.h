@@ -78,7 +78,11 @@ struct pd_cg_env {
     bool force_v2; /* test only: treat v2_root as cgroup2 without checking statfs */
     bool fake_files; /* test only: create interface files that do not exist (O_CREAT|O_TRUNC) */
     bool no_kill_file; /* test only: act as if cgroup.kill did not exist (tests the freeze path) */
-    bool no_freezer; /* test only: do not use a v1 freezer hierarchy (tests the plain kill loop) */
+    /* Do not use a v1 freezer hierarchy (tests the plain kill loop; the sandbox launcher sets it
+     * too: killing the sandbox's PID-namespace init ends every process in it, so the freezer
+     * would only cost a mkdir, a migration and an rmdir per sandbox). The only field that is not
+     * test-only. */
+    bool no_freezer;
 };
 
 /* The host's cgroup layout as the caller sees it (shared with the probe behind `paddock doctor`).

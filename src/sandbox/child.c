@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +95,8 @@ static int apply_core_limit(struct pd_err *err)
     return 0;
 }
 
-static _Noreturn void agent_main(const struct pd_sandbox_spec *spec, int slave, int report)
+static _Noreturn void agent_main(const struct pd_sandbox_spec *spec,
+                                 const struct pd_filter_prog *filter, int slave, int report)
 {
     struct pd_err err = {{0}};
     sigset_t none;
@@ -143,7 +145,7 @@ static _Noreturn void agent_main(const struct pd_sandbox_spec *spec, int slave, 
     }
     if (sb_drop_privileges(&err) != 0)
         fail_to(report, SB_MSG_ERROR, 125, &err);
-    if (pd_sandbox_filter_load(&err) != 0 && !(spec->degraded & PD_SB_LAYER_SECCOMP)) {
+    if (filter->len && pd_sandbox_filter_install(filter, &err) != 0) {
         pd_err_prefix(&err, "seccomp");
         fail_to(report, SB_MSG_ERROR, 125, &err);
     }
@@ -173,6 +175,45 @@ int sb_drop_privileges(struct pd_err *err)
 static _Noreturn void fail(int ctl, const struct pd_err *err)
 {
     fail_to(ctl, SB_MSG_ERROR, 125, err);
+}
+
+static int recv_proceed(int ctl, struct pd_filter_prog *out, struct pd_err *err)
+{
+    size_t cap = sizeof(struct sb_proceed) + BPF_MAXINSNS * sizeof(struct sock_filter);
+    struct sb_proceed *m = malloc(cap);
+    if (!m) {
+        pd_err_set(err, "sandbox: out of memory");
+        return -1;
+    }
+    ssize_t n;
+    do
+        n = recv(ctl, m, cap, MSG_TRUNC);
+    while (n < 0 && errno == EINTR);
+    if (n < (ssize_t)sizeof *m || (size_t)n > cap || m->kind != SB_MSG_PROCEED ||
+        m->ninsns > BPF_MAXINSNS ||
+        (size_t)n != sizeof *m + (size_t)m->ninsns * sizeof(struct sock_filter)) {
+        int e = errno;
+        free(m);
+        pd_err_set(err, "sandbox: no go-ahead from the launcher (%s)",
+                   n < 0    ? strerror(e)
+                   : n == 0 ? "it closed the socket"
+                            : "bad message");
+        return -1;
+    }
+    out->len = (unsigned short)m->ninsns;
+    out->insns = NULL;
+    if (m->ninsns) {
+        /* Kept for the agent and for init: both install it. */
+        out->insns = malloc((size_t)m->ninsns * sizeof(struct sock_filter));
+        if (!out->insns) {
+            free(m);
+            pd_err_set(err, "sandbox: out of memory");
+            return -1;
+        }
+        memcpy(out->insns, m->insns, (size_t)m->ninsns * sizeof(struct sock_filter));
+    }
+    free(m);
+    return 0;
 }
 
 static int open_pty(const struct winsize *ws, int *master, int *slave, struct pd_err *err)
@@ -244,6 +285,15 @@ _Noreturn void sb_child_main(const struct pd_sandbox_spec *spec, int ctl)
         if (fds[i] >= 0)
             close(fds[i]);
 
+    /* The launcher's go-ahead: we are in the sandbox's cgroup, and here is the filter. */
+    struct pd_filter_prog filter = {NULL, 0};
+    if (recv_proceed(ctl, &filter, &err) != 0)
+        fail(ctl, &err);
+    if (unshare(CLONE_NEWCGROUP) != 0) {
+        pd_err_set(&err, "cgroupns: unshare(CLONE_NEWCGROUP): %s", strerror(errno));
+        fail(ctl, &err);
+    }
+
     int rp[2];
     if (pipe2(rp, O_CLOEXEC) != 0) {
         pd_err_set(&err, "sandbox: pipe: %s", strerror(errno));
@@ -259,7 +309,7 @@ _Noreturn void sb_child_main(const struct pd_sandbox_spec *spec, int ctl)
     if (pid == 0) {
         close(rp[0]);
         close(ctl);
-        agent_main(spec, slave, rp[1]);
+        agent_main(spec, &filter, slave, rp[1]);
     }
     if (pid < 0) {
         pd_err_set(&err, "sandbox: start the agent: %s", strerror(errno));
@@ -291,7 +341,7 @@ _Noreturn void sb_child_main(const struct pd_sandbox_spec *spec, int ctl)
     /* Init is confined like the agent: nothing in it is worth more than in the agent. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (sb_drop_privileges(&err) != 0 ||
-        (pd_sandbox_filter_load(&err) != 0 && !(spec->degraded & PD_SB_LAYER_SECCOMP))) {
+        (filter.len && pd_sandbox_filter_install(&filter, &err) != 0)) {
         dprintf(2, "paddock: init: %s\n", err.msg);
         syscall(SYS_pidfd_send_signal, agent_pidfd, SIGKILL, NULL, 0);
         _exit(125);

@@ -2,11 +2,18 @@
 #include "sandbox/filter.h"
 
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/netlink.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -89,11 +96,11 @@ const struct pd_filter_entry *pd_sandbox_filter_table(size_t *n)
     return table;
 }
 
-static int fail(scmp_filter_ctx ctx, struct pd_err *err, const char *what, int rc)
+static scmp_filter_ctx fail(scmp_filter_ctx ctx, struct pd_err *err, const char *what, int rc)
 {
     pd_err_set(err, "sandbox syscall filter: %s: %s", what, strerror(rc < 0 ? -rc : rc));
     seccomp_release(ctx);
-    return -1;
+    return NULL;
 }
 
 #define EPERM_ACT SCMP_ACT_ERRNO(EPERM)
@@ -105,12 +112,13 @@ static struct scmp_arg_cmp arg(unsigned n, enum scmp_compare op, uint64_t a, uin
     return (struct scmp_arg_cmp){.arg = n, .op = op, .datum_a = a, .datum_b = b};
 }
 
-int pd_sandbox_filter_load(struct pd_err *err)
+/* The filter as a libseccomp context (the caller releases it), or NULL with err. */
+static scmp_filter_ctx build_ctx(struct pd_err *err)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx) {
         pd_err_set(err, "sandbox syscall filter: seccomp_init failed");
-        return -1;
+        return NULL;
     }
     int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, EPERM_ACT);
     if (rc != 0)
@@ -159,8 +167,73 @@ int pd_sandbox_filter_load(struct pd_err *err)
                                arg(0, SCMP_CMP_EQ, AF_NETLINK, 0),
                                arg(2, SCMP_CMP_NE, NETLINK_ROUTE, 0))) != 0)
         return fail(ctx, err, "socket(AF_NETLINK)", rc);
-    if ((rc = seccomp_load(ctx)) != 0)
-        return fail(ctx, err, "loading the filter", rc);
+    return ctx;
+}
+
+int pd_sandbox_filter_build(struct pd_filter_prog *out, struct pd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    scmp_filter_ctx ctx = build_ctx(err);
+    if (!ctx)
+        return -1;
+    int fd = memfd_create("paddock-seccomp", MFD_CLOEXEC);
+    if (fd < 0) {
+        seccomp_release(ctx);
+        pd_err_set(err, "sandbox syscall filter: memfd_create: %s", strerror(errno));
+        return -1;
+    }
+    int rc = seccomp_export_bpf(ctx, fd);
     seccomp_release(ctx);
+    struct stat st;
+    if (rc != 0 || fstat(fd, &st) != 0 || st.st_size <= 0 ||
+        st.st_size % (off_t)sizeof(struct sock_filter) != 0 ||
+        st.st_size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
+        close(fd);
+        pd_err_set(err, "sandbox syscall filter: exporting the BPF program failed (%s)",
+                   rc ? strerror(-rc) : "bad size");
+        return -1;
+    }
+    size_t len = (size_t)st.st_size;
+    out->insns = malloc(len);
+    ssize_t n = out->insns ? pread(fd, out->insns, len, 0) : -1;
+    close(fd);
+    if (n != (ssize_t)len) {
+        pd_sandbox_filter_prog_free(out);
+        pd_err_set(err, "sandbox syscall filter: reading the BPF program back failed");
+        return -1;
+    }
+    out->len = (unsigned short)(len / sizeof(struct sock_filter));
     return 0;
+}
+
+int pd_sandbox_filter_install(const struct pd_filter_prog *p, struct pd_err *err)
+{
+    struct sock_fprog fp = {.len = p->len, .filter = p->insns};
+    if (!p->insns || p->len == 0) {
+        pd_err_set(err, "sandbox syscall filter: no program to install");
+        return -1;
+    }
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) != 0) {
+        pd_err_set(err, "sandbox syscall filter: seccomp(SECCOMP_SET_MODE_FILTER): %s%s",
+                   strerror(errno), errno == EACCES ? " (no_new_privs must be set first)" : "");
+        return -1;
+    }
+    return 0;
+}
+
+void pd_sandbox_filter_prog_free(struct pd_filter_prog *p)
+{
+    free(p->insns);
+    p->insns = NULL;
+    p->len = 0;
+}
+
+int pd_sandbox_filter_load(struct pd_err *err)
+{
+    struct pd_filter_prog p;
+    if (pd_sandbox_filter_build(&p, err) != 0)
+        return -1;
+    int rc = pd_sandbox_filter_install(&p, err);
+    pd_sandbox_filter_prog_free(&p);
+    return rc;
 }

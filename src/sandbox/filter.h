@@ -19,6 +19,7 @@
 #ifndef PD_SANDBOX_FILTER_H
 #define PD_SANDBOX_FILTER_H
 
+#include <linux/filter.h>
 #include <stddef.h>
 
 #include "core/err.h"
@@ -32,8 +33,19 @@ struct pd_filter_entry {
 /* The table, in documentation order. */
 const struct pd_filter_entry *pd_sandbox_filter_table(size_t *n);
 
-/* Build and load the filter into the calling thread's process (no_new_privs must be set, or the
- * caller must hold CAP_SYS_ADMIN). 0, or -1 with err naming the step that failed. */
+/* The filter compiled to a classic BPF program (libseccomp's export), so a launcher can build it
+ * once, off the critical path, and the sandbox's processes only install it. */
+struct pd_filter_prog {
+    struct sock_filter *insns; /* malloc'ed */
+    unsigned short len; /* instructions */
+};
+int pd_sandbox_filter_build(struct pd_filter_prog *out, struct pd_err *err);
+/* Install a built program in the calling process (no_new_privs must be set, or the caller must
+ * hold CAP_SYS_ADMIN). 0, or -1 with err. */
+int pd_sandbox_filter_install(const struct pd_filter_prog *p, struct pd_err *err);
+void pd_sandbox_filter_prog_free(struct pd_filter_prog *p);
+
+/* Build and install in one step. 0, or -1 with err naming the step that failed. */
 int pd_sandbox_filter_load(struct pd_err *err);
 
 #endif

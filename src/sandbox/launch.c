@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sandbox/filter.h"
 #include "sandbox/probe_int.h"
 #include "sandbox/sandbox_int.h"
 
@@ -184,6 +185,44 @@ static int read_msg(struct pd_sandbox *sb, struct sb_msg *m, int *fds, size_t ma
     return 0;
 }
 
+static int send_proceed(struct pd_sandbox *sb, unsigned degraded, char *warnings, size_t cap,
+                        struct pd_err *err)
+{
+    struct pd_filter_prog prog = {NULL, 0};
+    struct pd_err ferr = {{0}};
+    if (pd_sandbox_filter_build(&prog, &ferr) != 0) {
+        if (!(degraded & PD_SB_LAYER_SECCOMP)) {
+            pd_err_set(err,
+                       "seccomp: %s (run 'paddock doctor'; --allow-degraded=seccomp runs "
+                       "without the filter)",
+                       ferr.msg);
+            return -1;
+        }
+        appendf(warnings, cap, "seccomp: %s; running without the syscall filter\n", ferr.msg);
+    }
+    size_t len = sizeof(struct sb_proceed) + (size_t)prog.len * sizeof(struct sock_filter);
+    struct sb_proceed *m = calloc(1, len);
+    if (!m) {
+        pd_sandbox_filter_prog_free(&prog);
+        pd_err_set(err, "sandbox: out of memory");
+        return -1;
+    }
+    m->kind = SB_MSG_PROCEED;
+    m->ninsns = prog.len;
+    if (prog.len)
+        memcpy(m->insns, prog.insns, (size_t)prog.len * sizeof(struct sock_filter));
+    pd_sandbox_filter_prog_free(&prog);
+    ssize_t n = send(sb->ctl, m, len, MSG_NOSIGNAL);
+    int e = errno;
+    free(m);
+    if (n != (ssize_t)len) {
+        pd_err_set(err, "sandbox: send the syscall filter to the sandbox: %s",
+                   n < 0 ? strerror(e) : "short send");
+        return -1;
+    }
+    return 0;
+}
+
 int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **out, char *warnings,
                      size_t cap, struct pd_err *err)
 {
@@ -208,7 +247,9 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
     if (want_limits) {
         char cgname[96];
         snprintf(cgname, sizeof cgname, "paddock-%s", spec.name ? spec.name : "run");
-        sb->cg = pd_cgroup_create(cgname, &spec.limits, &cerr);
+        /* No freezer: init's death ends the PID namespace, which kills everything reliably. */
+        const struct pd_cg_env env = {.no_freezer = true};
+        sb->cg = pd_cgroup_create_env(&env, cgname, &spec.limits, &cerr);
         if (!sb->cg && !(spec.degraded & PD_SB_LAYER_CGROUP))
             appendf(warnings, cap,
                     "cgroup: %s; limits fall back to rlimits (memory as address space, "
@@ -225,8 +266,10 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
     }
     sb->ctl = sv[0];
 
-    uint64_t flags = (uint64_t)(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |
-                                CLONE_NEWIPC | CLONE_NEWCGROUP);
+    /* The cgroup namespace comes later, from S itself, once it is in the sandbox's cgroup (on
+     * v1 that is after this clone): then its root is the sandbox's own group. */
+    uint64_t flags =
+        (uint64_t)(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC);
     bool userns = !(root && (spec.degraded & PD_SB_LAYER_USERNS));
     if (userns)
         flags |= CLONE_NEWUSER;
@@ -261,13 +304,17 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
     int fds[PD_FDPASS_MAX];
     if (userns && write_maps(sb->pid, spec.fs.uid, spec.fs.gid, err) != 0)
         goto fail;
-    if (sb->cg && pd_cgroup_dirfd(sb->cg) < 0 && pd_cgroup_add(sb->cg, sb->pid, err) != 0)
-        goto fail;
     char go = SB_GO;
     if (send(sb->ctl, &go, 1, MSG_NOSIGNAL) != 1) {
         pd_err_set(err, "sandbox: release the sandbox's first process: %s", strerror(errno));
         goto fail;
     }
+    /* While S builds its filesystem: join the cgroup (a v1 attach waits for an RCU grace period,
+     * milliseconds on a busy host) and compile the syscall filter. */
+    if (sb->cg && pd_cgroup_dirfd(sb->cg) < 0 && pd_cgroup_add(sb->cg, sb->pid, err) != 0)
+        goto fail;
+    if (send_proceed(sb, spec.degraded, warnings, cap, err) != 0)
+        goto fail;
     if (read_msg(sb, &m, fds, PD_FDPASS_MAX, err) != 0)
         goto fail;
     if (m.kind == SB_MSG_ERROR) {

@@ -38,7 +38,6 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
-
 #define PATH_MAX_PROBE 512
 
 /* ---------------------------------------------------------------- text and files */

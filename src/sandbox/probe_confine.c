@@ -32,7 +32,6 @@
 
 #include "sandbox/probe_int.h"
 
-
 /* ---------------------------------------------------------------- seccomp, no_new_privs, caps */
 
 #if defined(__x86_64__)

@@ -7,6 +7,7 @@
 #define PD_SANDBOX_SANDBOX_INT_H
 
 #include <stddef.h>
+#include <linux/filter.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -28,8 +29,17 @@ struct sb_msg {
     char text[PD_ERR_MAX];
 };
 
-/* launcher -> S: a single byte once the maps are written and S is in its cgroup. */
+/* launcher -> S: a single byte once the maps are written (S then builds the namespaces' contents),
+ * then SB_MSG_PROCEED once S is in the sandbox's cgroup, with the syscall filter the launcher
+ * compiled meanwhile (ninsns 0: run without it, --allow-degraded=seccomp). S forks the command only
+ * after it. */
 #define SB_GO 'g'
+#define SB_MSG_PROCEED 0x50524f43u
+struct sb_proceed {
+    uint32_t kind;
+    uint32_t ninsns;
+    struct sock_filter insns[]; /* at most BPF_MAXINSNS */
+};
 
 /* netns.c, in S: bring lo up, then the three listeners (127.0.0.1:3128 TCP, :53 UDP and TCP). */
 int sb_net_setup(int *proxy, int *dns_udp, int *dns_tcp, struct pd_err *err);
