@@ -22,8 +22,7 @@ static const struct pd_cmd commands[] = {
     {"gateway", "run the egress gateway (HTTP forward proxy with an allowlist)", pd_cmd_gateway},
     {"doctor", "check which sandbox isolation layers this host offers, and why any is missing",
      pd_cmd_doctor},
-    {"run", "run a command in a sandbox whose only way out is its own egress gateway",
-     pd_cmd_run},
+    {"run", "run a command in a sandbox whose only way out is its own egress gateway", pd_cmd_run},
 };
 
 static const size_t ncommands = sizeof commands / sizeof commands[0];
@@ -50,15 +49,15 @@ static void print_usage(FILE *f)
             PD_VERSION);
     for (size_t i = 0; i < ncommands; i++)
         fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f,
-            "\n"
-            "global options:\n"
-            "  --log-level LEVEL  debug, info, warn, error or off (default info; env PADDOCK_LOG_LEVEL)\n"
-            "  --log-file PATH    append JSON log lines to PATH instead of stderr\n"
-            "  -h, --help         show this help\n"
-            "  -V, --version      print the version\n"
-            "\n"
-            "Run 'paddock COMMAND --help' for a command's options.\n");
+    fprintf(f, "\n"
+               "global options:\n"
+               "  --log-level LEVEL  debug, info, warn, error or off (default info; env "
+               "PADDOCK_LOG_LEVEL)\n"
+               "  --log-file PATH    append JSON log lines to PATH instead of stderr\n"
+               "  -h, --help         show this help\n"
+               "  -V, --version      print the version\n"
+               "\n"
+               "Run 'paddock COMMAND --help' for a command's options.\n");
 }
 
 static const struct pd_cmd *find_command(const char *name)
@@ -92,7 +91,8 @@ int pd_cmd_help(int argc, char **argv)
     if (argc == 2) {
         const struct pd_cmd *c = find_command(argv[1]);
         if (!c)
-            return pd_cli_usage_error("help", "unknown command '%s' (see 'paddock --help')", argv[1]);
+            return pd_cli_usage_error("help", "unknown command '%s' (see 'paddock --help')",
+                                      argv[1]);
         char *sub[] = {argv[1], "--help", NULL};
         return c->run(2, sub);
     }
@@ -100,7 +100,8 @@ int pd_cmd_help(int argc, char **argv)
     return 0;
 }
 
-/* Parses "--opt VALUE" and "--opt=VALUE". Returns the value, or NULL when argv[*i] is not this option. */
+/* Parses "--opt VALUE" and "--opt=VALUE". Returns the value, or NULL when argv[*i] is not this
+ * option. */
 static const char *option_value(int argc, char **argv, int *i, const char *opt, int *missing)
 {
     size_t n = strlen(opt);

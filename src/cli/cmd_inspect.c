@@ -1,9 +1,10 @@
 /*
  * cmd_inspect.c - `paddock inspect-host`: show how Paddock reads a host name or address.
  *
- * The same functions the gateway and DNS filter use (src/net/) canonicalise each argument, recognise IP
- * literals in any spelling, classify addresses (loopback, metadata, ...) and match domain patterns, so an
- * operator can see why a destination is treated the way it is. Read-only; no network access.
+ * The same functions the gateway and DNS filter use (src/net/) canonicalise each argument,
+ * recognise IP literals in any spelling, classify addresses (loopback, metadata, ...) and match
+ * domain patterns, so an operator can see why a destination is treated the way it is. Read-only; no
+ * network access.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -20,17 +21,21 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: paddock inspect-host [--pattern PATTERN]... [--json] HOST...\n"
-               "\n"
-               "Show how Paddock reads each HOST: its canonical form, whether it is an IP address (in any\n"
-               "spelling: 127.1, 0x7f.0.0.1, 2130706433, [::ffff:127.0.0.1], ...), the address classes\n"
-               "(loopback, private, link-local, metadata, ...) and which --pattern entries\n"
-               "(api.example.com, *.example.com) match it.\n"
-               "\n"
-               "  --pattern P   a domain pattern to match against (repeatable)\n"
-               "  --json        one JSON object per host on stdout\n"
-               "\n"
-               "Exit status: 0 if every HOST is valid, 1 if any is not (reason on stderr), 2 on usage errors.\n");
+    fprintf(
+        f,
+        "usage: paddock inspect-host [--pattern PATTERN]... [--json] HOST...\n"
+        "\n"
+        "Show how Paddock reads each HOST: its canonical form, whether it is an IP address (in "
+        "any\n"
+        "spelling: 127.1, 0x7f.0.0.1, 2130706433, [::ffff:127.0.0.1], ...), the address classes\n"
+        "(loopback, private, link-local, metadata, ...) and which --pattern entries\n"
+        "(api.example.com, *.example.com) match it.\n"
+        "\n"
+        "  --pattern P   a domain pattern to match against (repeatable)\n"
+        "  --json        one JSON object per host on stdout\n"
+        "\n"
+        "Exit status: 0 if every HOST is valid, 1 if any is not (reason on stderr), 2 on usage "
+        "errors.\n");
 }
 
 static json_t *describe_addr(const struct pd_addr *a)
@@ -70,8 +75,9 @@ static void print_human(const char *input, json_t *o)
     printf("  canonical:  %s\n", json_string_value(json_object_get(o, "canonical")));
     if (strcmp(kind, "address") == 0) {
         printf("  kind:       %s address%s\n", json_string_value(json_object_get(o, "family")),
-               json_is_true(json_object_get(o, "canonical_spelling")) ? ""
-                                                                      : " (non-canonical spelling)");
+               json_is_true(json_object_get(o, "canonical_spelling"))
+                   ? ""
+                   : " (non-canonical spelling)");
         printf("  classes:    %s\n", json_string_value(json_object_get(o, "classes")));
         size_t i;
         json_t *e;
@@ -81,9 +87,10 @@ static void print_human(const char *input, json_t *o)
                    json_string_value(json_object_get(e, "classes")),
                    json_string_value(json_object_get(e, "form")));
         }
-        printf("  public:     %s\n", json_is_true(json_object_get(o, "public"))
-                                         ? "yes"
-                                         : "no (the gateway refuses to dial it unless a rule allows it)");
+        printf("  public:     %s\n",
+               json_is_true(json_object_get(o, "public"))
+                   ? "yes"
+                   : "no (the gateway refuses to dial it unless a rule allows it)");
     } else {
         printf("  kind:       host name\n");
     }
@@ -96,7 +103,8 @@ static void print_human(const char *input, json_t *o)
     }
 }
 
-/* Whether the input spelled the address the way Paddock prints it (brackets around IPv6 allowed). */
+/* Whether the input spelled the address the way Paddock prints it (brackets around IPv6 allowed).
+ */
 static bool canonical_spelling(const char *input, const char *canonical)
 {
     size_t n = strlen(input);
@@ -120,7 +128,8 @@ static json_t *inspect_one(const char *input, const struct pd_domain *patterns, 
         if (!o)
             return NULL;
         json_object_set_new(o, "kind", json_string("address"));
-        json_object_set_new(o, "canonical_spelling", json_boolean(canonical_spelling(input, canon)));
+        json_object_set_new(o, "canonical_spelling",
+                            json_boolean(canonical_spelling(input, canon)));
     } else {
         o = json_pack("{s:s}", "kind", "name");
         if (!o)
@@ -164,7 +173,8 @@ int pd_cmd_inspect_host(int argc, char **argv)
         case 'p': {
             struct pd_err err = {{0}};
             if (npatterns >= MAX_PATTERNS) {
-                rc = pd_cli_usage_error("inspect-host", "at most %d --pattern options", MAX_PATTERNS);
+                rc = pd_cli_usage_error("inspect-host", "at most %d --pattern options",
+                                        MAX_PATTERNS);
                 goto out;
             }
             if (!pd_domain_compile(optarg, strlen(optarg), &patterns[npatterns], &err)) {
@@ -184,13 +194,15 @@ int pd_cmd_inspect_host(int argc, char **argv)
             rc = pd_cli_usage_error("inspect-host", "option '%s' needs a value", argv[optind - 1]);
             goto out;
         default:
-            rc = pd_cli_usage_error("inspect-host", "unknown option '%s' (see 'paddock inspect-host --help')",
+            rc = pd_cli_usage_error("inspect-host",
+                                    "unknown option '%s' (see 'paddock inspect-host --help')",
                                     argv[optind - 1]);
             goto out;
         }
     }
     if (optind >= argc) {
-        rc = pd_cli_usage_error("inspect-host", "needs at least one HOST (see 'paddock inspect-host --help')");
+        rc = pd_cli_usage_error("inspect-host",
+                                "needs at least one HOST (see 'paddock inspect-host --help')");
         goto out;
     }
     for (int i = optind; i < argc; i++) {
@@ -202,7 +214,8 @@ int pd_cmd_inspect_host(int argc, char **argv)
         }
         bool invalid = strcmp(json_string_value(json_object_get(o, "kind")), "invalid") == 0;
         if (invalid) {
-            fprintf(stderr, "paddock inspect-host: %s\n", json_string_value(json_object_get(o, "error")));
+            fprintf(stderr, "paddock inspect-host: %s\n",
+                    json_string_value(json_object_get(o, "error")));
             rc = 1;
         }
         if (as_json) {

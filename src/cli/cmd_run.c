@@ -6,6 +6,7 @@
  * could not set up the sandbox (bad policy, a missing layer); 126/127 when the command cannot be
  * executed / is not found inside; 2 on usage errors.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -345,6 +346,100 @@ static void report_created_protected(const char *ws, const struct pd_run_policy 
     }
 }
 
+/* The files the gateway reads or writes, as absolute paths (a state file not made yet: its
+ * directory resolved, plus the name), with what the sandbox must do about each. */
+#define MAX_GW_FILES 128
+struct gw_files {
+    char *path[MAX_GW_FILES];
+    bool hide[MAX_GW_FILES]; /* secrets and state: hidden; the rest: read-only in the workspace */
+    size_t n;
+};
+
+static char *absolute(const char *path)
+{
+    char *r = realpath(path, NULL);
+    if (r || errno != ENOENT)
+        return r;
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    char *d = realpath(dir[0] ? dir : "/", NULL);
+    if (!d)
+        return NULL;
+    size_t n = strlen(d) + strlen(slash ? slash + 1 : path) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", strcmp(d, "/") ? d : "", slash ? slash + 1 : path);
+    free(d);
+    return out;
+}
+
+static int collect_gw_files(const struct pd_gw_policy *gp, struct gw_files *f)
+{
+    struct pd_gw_file files[MAX_GW_FILES];
+    size_t n = pd_gw_policy_files(gp, files, MAX_GW_FILES);
+    if (n > MAX_GW_FILES) {
+        fprintf(stderr, "paddock run: the policy names more than %d files\n", MAX_GW_FILES);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (files[i].kind == PD_GW_FILE_POLICY && files[i].path[0] == '(')
+            continue; /* the built-in policy */
+        char *abs = absolute(files[i].path);
+        if (!abs) {
+            if (files[i].kind == PD_GW_FILE_SECRET) {
+                fprintf(stderr, "paddock run: %s: %s\n", files[i].path, strerror(errno));
+                return -1;
+            }
+            continue;
+        }
+        f->hide[f->n] = files[i].kind == PD_GW_FILE_SECRET || files[i].kind == PD_GW_FILE_STATE;
+        f->path[f->n++] = abs;
+    }
+    return 0;
+}
+
+/* Other users' home directories (their files, and the Unix sockets their programs leave there):
+ * every entry of /home but the one holding the caller's home. */
+static int other_homes(const char *home, struct gw_files *out)
+{
+    DIR *d = opendir("/home");
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        size_t n = strlen(e->d_name);
+        if (!strncmp(home, "/home/", 6) && !strncmp(home + 6, e->d_name, n) &&
+            (home[6 + n] == '/' || home[6 + n] == '\0'))
+            continue;
+        if (out->n >= MAX_GW_FILES) {
+            closedir(d);
+            fprintf(stderr, "paddock run: more than %d entries in /home\n", MAX_GW_FILES);
+            return -1;
+        }
+        size_t len = n + 7;
+        char *p = malloc(len);
+        if (!p) {
+            closedir(d);
+            return -1;
+        }
+        snprintf(p, len, "/home/%s", e->d_name);
+        out->hide[out->n] = true;
+        out->path[out->n++] = p;
+    }
+    closedir(d);
+    return 0;
+}
+
+static void gw_files_free(struct gw_files *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->path[i]);
+    f->n = 0;
+}
+
 int pd_cmd_run(int argc, char **argv)
 {
     struct run_args a;
@@ -397,10 +492,17 @@ int pd_cmd_run(int argc, char **argv)
         pd_config_doc_free(doc);
         return 125;
     }
+    /* The gateway's own files stay out of the agent's reach: credential files and the budget
+     * state hidden, the policy and the files it reads read-only where they are writable (in the
+     * workspace). */
+    struct gw_files gwf = {.n = 0};
+    int frc = collect_gw_files(gp, &gwf);
     pd_gw_policy_unref(gp);
     struct pd_run_policy rp;
-    if (pd_run_policy_load(doc, home, &rp, &err) != 0) {
-        fprintf(stderr, "paddock run: %s\n", err.msg);
+    if (frc != 0 || pd_run_policy_load(doc, home, &rp, &err) != 0) {
+        if (frc == 0)
+            fprintf(stderr, "paddock run: %s\n", err.msg);
+        gw_files_free(&gwf);
         pd_config_doc_free(doc);
         return 125;
     }
@@ -410,7 +512,10 @@ int pd_cmd_run(int argc, char **argv)
     struct env_list env = {.n = 0};
     char **masked = NULL;
     size_t ndefault = 0;
-    const char **allmasked = NULL;
+    const char **allmasked = NULL, **allprot = NULL;
+    size_t nallmasked = 0, nallprot = 0;
+    struct gw_files homes = {.n = 0};
+    char log_real[PATH_MAX];
     int log_fd = -1, memfd = -1;
     bool *missing = NULL;
     char workspace[PATH_MAX], log_path[PATH_MAX], name[80], policy_arg[PATH_MAX];
@@ -436,22 +541,44 @@ int pd_cmd_run(int argc, char **argv)
         goto out;
     }
     ndefault = (size_t)nm;
-    allmasked = calloc(ndefault + rp.nmasked + 1, sizeof *allmasked);
-    if (!allmasked) {
+    if ((log_fd = open_log(a.log, home, name, log_path, sizeof log_path)) < 0)
+        goto out;
+    char *log_abs = realpath(log_path, NULL);
+    size_t wlen = strlen(workspace);
+    if (other_homes(home, &homes) != 0)
+        goto out;
+    allmasked = calloc(ndefault + rp.nmasked + gwf.n + homes.n + 2, sizeof *allmasked);
+    allprot = calloc(rp.nprotected + gwf.n + 1, sizeof *allprot);
+    if (!allmasked || !allprot) {
+        free(log_abs);
         fprintf(stderr, "paddock run: out of memory\n");
         goto out;
     }
     for (size_t i = 0; i < ndefault; i++)
-        allmasked[i] = masked[i];
+        allmasked[nallmasked++] = masked[i];
     for (size_t i = 0; i < rp.nmasked; i++)
-        allmasked[ndefault + i] = rp.masked[i];
+        allmasked[nallmasked++] = rp.masked[i];
+    for (size_t i = 0; i < rp.nprotected; i++)
+        allprot[nallprot++] = rp.protected_paths[i];
+    for (size_t i = 0; i < gwf.n; i++) {
+        if (gwf.hide[i])
+            allmasked[nallmasked++] = gwf.path[i];
+        else if (strncmp(gwf.path[i], workspace, wlen) == 0 && gwf.path[i][wlen] == '/')
+            allprot[nallprot++] = gwf.path[i] + wlen + 1;
+    }
+    for (size_t i = 0; i < homes.n; i++)
+        allmasked[nallmasked++] = homes.path[i];
+    /* The access log: the agent neither reads nor forges it, wherever it is. */
+    if (log_abs) {
+        snprintf(log_real, sizeof log_real, "%s", log_abs);
+        free(log_abs);
+        allmasked[nallmasked++] = log_real;
+    }
     if (build_env(&env, &a, &rp, inside_home, user) != 0) {
         fprintf(stderr, "paddock run: too many environment variables or out of memory\n");
         goto out;
     }
 
-    if ((log_fd = open_log(a.log, home, name, log_path, sizeof log_path)) < 0)
-        goto out;
     if (a.policy) {
         snprintf(policy_arg, sizeof policy_arg, "%s", a.policy);
     } else {
@@ -477,9 +604,9 @@ int pd_cmd_run(int argc, char **argv)
     spec.fs.home_size = rp.home_size;
     spec.fs.tmp_size = rp.tmp_size;
     spec.fs.masked = allmasked;
-    spec.fs.nmasked = ndefault + rp.nmasked;
-    spec.fs.protected_paths = (const char *const *)rp.protected_paths;
-    spec.fs.nprotected = rp.nprotected;
+    spec.fs.nmasked = nallmasked;
+    spec.fs.protected_paths = allprot;
+    spec.fs.nprotected = nallprot;
     spec.fs.binds = rp.binds;
     spec.fs.nbinds = rp.nbinds;
     spec.fs.resolv_conf = "nameserver 127.0.0.1\n";
@@ -546,6 +673,9 @@ out:
         close(memfd);
     free(missing);
     free(allmasked);
+    free(allprot);
+    gw_files_free(&gwf);
+    gw_files_free(&homes);
     pd_fs_free_list(masked, ndefault);
     env_free(&env);
     pd_run_policy_free(&rp);

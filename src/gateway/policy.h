@@ -169,6 +169,16 @@ void pd_gw_policy_unref(struct pd_gw_policy *p);
 /* ---- Settings ---- */
 const char *pd_gw_policy_source(const struct pd_gw_policy *p); /* config file name */
 const char *pd_gw_policy_sandbox_id(const struct pd_gw_policy *p); /* never NULL */
+/* The files this policy makes the gateway read or write (resolved paths): the policy itself, every
+ * credential's value_file (secret), upstream.ca_file, dns.hosts_file, state_file (written). A
+ * sandbox launcher keeps the agent away from them (secrets and state hidden, the rest read-only).
+ * Fills out[0..cap) and returns the total count (may exceed cap). */
+enum pd_gw_file_kind { PD_GW_FILE_POLICY, PD_GW_FILE_SECRET, PD_GW_FILE_READ, PD_GW_FILE_STATE };
+struct pd_gw_file {
+    const char *path; /* owned by the policy */
+    enum pd_gw_file_kind kind;
+};
+size_t pd_gw_policy_files(const struct pd_gw_policy *p, struct pd_gw_file *out, size_t cap);
 /* Replace sandbox_id before the policy is published (the launcher names the sandbox). 0 or -1
  * (out of memory: the policy keeps its own id). */
 int pd_gw_policy_set_sandbox_id(struct pd_gw_policy *p, const char *id);

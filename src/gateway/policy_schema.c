@@ -713,6 +713,29 @@ const char *pd_gw_policy_source(const struct pd_gw_policy *p)
     return p->source;
 }
 
+static void add_file(struct pd_gw_file *out, size_t cap, size_t *n, const char *path,
+                     enum pd_gw_file_kind kind)
+{
+    if (!path)
+        return;
+    if (*n < cap)
+        out[*n] = (struct pd_gw_file){path, kind};
+    (*n)++;
+}
+
+size_t pd_gw_policy_files(const struct pd_gw_policy *p, struct pd_gw_file *out, size_t cap)
+{
+    size_t n = 0;
+    add_file(out, cap, &n, p->source, PD_GW_FILE_POLICY);
+    for (size_t i = 0; i < p->ncreds; i++)
+        if (p->creds[i].kind == PD_GW_SRC_FILE)
+            add_file(out, cap, &n, p->creds[i].source, PD_GW_FILE_SECRET);
+    add_file(out, cap, &n, p->upstream.ca_file, PD_GW_FILE_READ);
+    add_file(out, cap, &n, p->dns.hosts_file, PD_GW_FILE_READ);
+    add_file(out, cap, &n, p->state_file, PD_GW_FILE_STATE);
+    return n;
+}
+
 int pd_gw_policy_set_sandbox_id(struct pd_gw_policy *p, const char *id)
 {
     char *d = pd_gw_strdup(p, id);

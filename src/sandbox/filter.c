@@ -2,6 +2,7 @@
 #include "sandbox/filter.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <linux/netlink.h>
@@ -84,6 +85,14 @@ static const struct pd_filter_entry table[] = {
     {"socket(AF_NETLINK, protocol other than NETLINK_ROUTE)",
      "kernel interfaces (audit, uevents, ...); libc needs only NETLINK_ROUTE"},
     {"socket(AF_VSOCK)", "talk to the hypervisor or other VMs"},
+    {"chmod/fchmod/fchmodat(mode with S_ISUID or S_ISGID)",
+     "a set-id file left in the workspace runs with the caller's ids on the host (nosuid only "
+     "holds inside)"},
+    {"open/openat/creat(O_CREAT or O_TMPFILE, mode with S_ISUID or S_ISGID)",
+     "the same, set at creation"},
+    {"mknod/mknodat(mode with S_ISUID or S_ISGID)", "the same, through mknod of a regular file"},
+    {"openat2", "ENOSYS: its mode is in memory the filter cannot read; libc uses openat"},
+    {"fchmodat2", "ENOSYS: as fchmodat, with flags; libc falls back to fchmodat"},
     {"other ABIs (i386 int 0x80, x32)",
      "a deny list for one syscall table means nothing for another"},
 };
@@ -125,13 +134,60 @@ static scmp_filter_ctx build_ctx(struct pd_err *err)
         return fail(ctx, err, "refusing other ABIs", rc);
     for (size_t i = 0; i < NTABLE; i++) {
         if (strchr(table[i].name, '(') || strchr(table[i].name, ' ') ||
-            strcmp(table[i].name, "clone3") == 0)
+            strcmp(table[i].name, "clone3") == 0 || strcmp(table[i].name, "openat2") == 0 ||
+            strcmp(table[i].name, "fchmodat2") == 0)
             continue; /* conditional or ENOSYS: below */
         int nr = seccomp_syscall_resolve_name(table[i].name);
         if (nr == __NR_SCMP_ERROR)
             continue; /* not a syscall of this architecture: nothing to refuse */
         if ((rc = seccomp_rule_add(ctx, EPERM_ACT, nr, 0)) != 0)
             return fail(ctx, err, table[i].name, rc);
+    }
+    /* Set-id bits: refused when the mode argument carries S_ISUID or S_ISGID (one rule per bit:
+     * a masked comparison tests equality, "any of these bits" needs two). */
+    static const uint64_t setid[] = {S_ISUID, S_ISGID};
+    static const struct {
+        const char *name;
+        unsigned mode_arg;
+    } chmods[] = {{"chmod", 1}, {"fchmod", 1},  {"fchmodat", 2},
+                  {"mknod", 1}, {"mknodat", 2}, {"creat", 1}};
+    for (size_t i = 0; i < sizeof chmods / sizeof chmods[0]; i++) {
+        int nr = seccomp_syscall_resolve_name(chmods[i].name);
+        for (size_t b = 0; nr != __NR_SCMP_ERROR && b < 2; b++)
+            if ((rc = seccomp_rule_add(
+                     ctx, EPERM_ACT, nr, 1,
+                     arg(chmods[i].mode_arg, SCMP_CMP_MASKED_EQ, setid[b], setid[b]))) != 0)
+                return fail(ctx, err, chmods[i].name, rc);
+    }
+    /* open/openat: only with O_CREAT or O_TMPFILE is the mode argument meaningful (otherwise it
+     * is whatever the register held). */
+    static const uint64_t creating[] = {O_CREAT, __O_TMPFILE};
+    static const struct {
+        const char *name;
+        unsigned flags_arg, mode_arg;
+    } opens[] = {{"open", 1, 2}, {"openat", 2, 3}};
+    for (size_t i = 0; i < sizeof opens / sizeof opens[0]; i++) {
+        int nr = seccomp_syscall_resolve_name(opens[i].name);
+        for (size_t c = 0; nr != __NR_SCMP_ERROR && c < 2; c++)
+            for (size_t b = 0; b < 2; b++)
+                if ((rc = seccomp_rule_add(
+                         ctx, EPERM_ACT, nr, 2,
+                         arg(opens[i].flags_arg, SCMP_CMP_MASKED_EQ, creating[c], creating[c]),
+                         arg(opens[i].mode_arg, SCMP_CMP_MASKED_EQ, setid[b], setid[b]))) != 0)
+                    return fail(ctx, err, opens[i].name, rc);
+    }
+    /* openat2 and fchmodat2 keep their mode where the filter cannot check it (a struct) or are
+     * newer than libseccomp's tables: ENOSYS, and libc takes the older call. */
+    static const struct {
+        const char *name;
+        int nr;
+    } enosys[] = {{"openat2", 437}, {"fchmodat2", 452}};
+    for (size_t i = 0; i < sizeof enosys / sizeof enosys[0]; i++) {
+        int nr = seccomp_syscall_resolve_name(enosys[i].name);
+        if (nr == __NR_SCMP_ERROR)
+            nr = enosys[i].nr; /* x86_64 numbers; the filter is native-only */
+        if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0)) != 0)
+            return fail(ctx, err, enosys[i].name, rc);
     }
     int clone3 = seccomp_syscall_resolve_name("clone3");
     if (clone3 != __NR_SCMP_ERROR &&

@@ -25,11 +25,14 @@
  *     symlinks fd stdin stdout stderr ptmx, a new devpts at pts, a tmpfs 1777 at shm
  *     (size tmp_size); then /dev itself is made read-only.
  *  6. /sys: a fresh sysfs, read-only; or, when the user namespace does not own the network
- *     namespace, an empty read-only tmpfs. /tmp: tmpfs 1777, size tmp_size.
+ *     namespace, an empty read-only tmpfs. /tmp and /var/tmp (unless it resolves to /tmp):
+ *     tmpfs 1777, size tmp_size each.
  *  7. /workspace: the workspace, rw,nosuid,nodev; then each existing protected path (resolved
- *     beneath the workspace; one resolving outside is an error) bound read-only onto itself.
+ *     beneath the workspace; one resolving outside is an error) bound read-only onto itself, the
+ *     directories above it pinned (bound onto themselves: they cannot be renamed or removed);
+ *     then every masked path that lies in the workspace, hidden there too.
  *  8. HOME: tmpfs 0700 owned by uid:gid, size home_size (it covers masks beneath it); a HOME
- *     beneath /tmp that the fresh /tmp lacks is made there first.
+ *     beneath /tmp or /var/tmp (fresh tmpfs) is made there first.
  *  9. extra binds: rw ones rw,nosuid,nodev, the others read-only recursively. A destination that
  *     does not exist inside is an error, except beneath HOME or /tmp (fresh tmpfs) where the
  *     mount point is made.
@@ -72,8 +75,8 @@ struct pd_fs_plan {
     const char *rootfs;
     /* Absolute canonical host path (no symlink in it); bound read-write at /workspace. */
     const char *workspace;
-    /* Absolute path inside, existing in the rootfs or beneath /tmp: a fresh tmpfs 0700 owned by
-     * uid:gid. */
+    /* Absolute path inside, existing in the rootfs or beneath /tmp or /var/tmp: a fresh tmpfs
+     * 0700 owned by uid:gid. */
     const char *home;
     /* Bytes: tmpfs size of HOME, and of /tmp and /dev/shm each (0: 64 MiB). */
     uint64_t home_size, tmp_size;
@@ -101,10 +104,10 @@ int pd_fs_setup(const struct pd_fs_plan *p, struct pd_err *err);
 
 /* Landlock, in the agent's process: read+execute everywhere; every write-type right of the ABI
  * (write_file, remove_*, make_*, refer, truncate, ioctl_dev) only beneath /workspace, HOME, /tmp,
- * /dev/shm and the rw binds' destinations; write_file+truncate+ioctl_dev on /dev/null, /dev/zero,
- * /dev/full, /dev/tty and beneath /dev/pts. ABI >= 4: TCP connect only to connect_ports, no TCP
- * bind. ABI >= 6: abstract unix sockets and signals scoped to the domain. Needs no_new_privs or
- * CAP_SYS_ADMIN in the current user namespace. Returns the ABI used (the kernel's, capped at 6,
+ * /var/tmp, /dev/shm and the rw binds' destinations; write_file+truncate+ioctl_dev on /dev/null,
+ * /dev/zero, /dev/full, /dev/tty and beneath /dev/pts. ABI >= 4: TCP connect only to connect_ports,
+ * no TCP bind. ABI >= 6: abstract unix sockets and signals scoped to the domain. Needs no_new_privs
+ * or CAP_SYS_ADMIN in the current user namespace. Returns the ABI used (the kernel's, capped at 6,
  * the newest whose rights this code knows; 0: no Landlock in this kernel, nothing done), or -1
  * with err. */
 int pd_fs_landlock(const struct pd_fs_plan *p, const uint16_t *connect_ports, size_t nports,

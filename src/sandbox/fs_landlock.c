@@ -141,6 +141,8 @@ int pd_fs_landlock(const struct pd_fs_plan *p, const uint16_t *connect_ports, si
     for (size_t i = 0; rc == 0 && i < sizeof writable / sizeof writable[0]; i++)
         rc = add_path(rs, writable[i], all, all, false, err);
     if (rc == 0)
+        rc = add_path(rs, "/var/tmp", all, all, true, err); /* fresh tmpfs, when the root has it */
+    if (rc == 0)
         rc = add_path(rs, p->home, all, all, false, err);
     for (size_t i = 0; rc == 0 && i < p->nbinds; i++)
         if (p->binds[i].rw)

@@ -289,6 +289,19 @@ static int setup_sys_tmp(struct fsctx *c)
              c->p->tmp_size ? c->p->tmp_size : DEFAULT_SIZE);
     if (mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
         return fs_fail(c, "mount tmpfs on", "/tmp");
+    /* /var/tmp too: the host's persistent temporary files (and the Unix sockets daemons leave
+     * there) are not the sandbox's; a /var/tmp that resolves to /tmp is already fresh. */
+    int vt = fs_in_root(c, "/var/tmp", O_DIRECTORY);
+    if (vt >= 0) {
+        struct stat a, b;
+        int rc = 0;
+        if (fstat(vt, &a) == 0 && stat(NEWROOT "/tmp", &b) == 0 &&
+            (a.st_dev != b.st_dev || a.st_ino != b.st_ino))
+            rc = fs_tmpfs_on(c, vt, MS_NOSUID | MS_NODEV, opts, "/var/tmp");
+        close(vt);
+        if (rc != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -426,6 +439,22 @@ static int setup_workspace(struct fsctx *c)
             close(onto);
         close(fd);
     }
+    /* Masked paths inside the workspace are hidden there too (the workspace is a mount of its
+     * own, so the masks of the root do not reach it): a credential file the policy reads, say. */
+    size_t wlen = strlen(p->workspace);
+    for (size_t i = 0; i < p->nmasked && rc == 0; i++) {
+        const char *m = p->masked[i];
+        if (!m || strncmp(m, p->workspace, wlen) != 0 || m[wlen] != '/' || !m[wlen + 1])
+            continue;
+        int fd = fs_xopenat2(ws, m + wlen + 1, O_PATH | O_NOFOLLOW,
+                             RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+        if (fd < 0)
+            continue; /* missing, or not beneath the workspace after all: nothing to hide here */
+        char what[300];
+        snprintf(what, sizeof what, "/workspace/%.200s (masked)", m + wlen + 1);
+        rc = fs_mask_fd(c, fd, what);
+        close(fd);
+    }
     close(ws);
     return rc;
 }
@@ -437,8 +466,9 @@ static int setup_home(struct fsctx *c)
 {
     const struct pd_fs_plan *p = c->p;
     int fd = fs_in_root(c, p->home, O_DIRECTORY);
-    /* A HOME beneath /tmp (CI users, tests) is made in the sandbox's fresh /tmp. */
-    if (fd < 0 && errno == ENOENT && plain_beneath(p->home, "/tmp")) {
+    /* A HOME beneath /tmp or /var/tmp (CI users, tests) is made in the sandbox's fresh one. */
+    if (fd < 0 && errno == ENOENT &&
+        (plain_beneath(p->home, "/tmp") || plain_beneath(p->home, "/var/tmp"))) {
         if (make_mount_point(c, p->home, true) != 0)
             return -1;
         fd = fs_in_root(c, p->home, O_DIRECTORY);
@@ -514,7 +544,8 @@ static int extra_binds(struct fsctx *c)
         }
         int dst = fs_in_root(c, b->dst, 0);
         if (dst < 0 && errno == ENOENT &&
-            (plain_beneath(b->dst, "/tmp") || plain_beneath(b->dst, p->home))) {
+            (plain_beneath(b->dst, "/tmp") || plain_beneath(b->dst, "/var/tmp") ||
+             plain_beneath(b->dst, p->home))) {
             if (make_mount_point(c, b->dst, S_ISDIR(ss.st_mode)) != 0) {
                 close(src);
                 return -1;

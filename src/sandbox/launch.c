@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sandbox/filter.h"
+#include "sandbox/probe.h"
 #include "sandbox/probe_int.h"
 #include "sandbox/sandbox_int.h"
 
@@ -291,10 +292,25 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
     int clone_errno = errno;
     close(sv[1]);
     if (pid < 0) {
-        pd_err_set(err, "sandbox: clone3 into new namespaces (%s): %s",
-                   userns ? "user, mount, pid, net, uts, ipc, cgroup"
-                          : "mount, pid, net, uts, ipc, cgroup",
-                   strerror(clone_errno));
+        /* Which layer: the probe behind `paddock doctor` tries each namespace on its own. */
+        struct pd_probe pr;
+        pd_probe_run(&pr);
+        char missing[256] = "";
+        static const enum pd_probe_layer ns[] = {PD_PROBE_USERNS, PD_PROBE_MOUNTNS, PD_PROBE_PIDNS,
+                                                 PD_PROBE_NETNS,  PD_PROBE_UTSNS,   PD_PROBE_IPCNS};
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            const struct pd_probe_entry *e = &pr.layers[ns[i]];
+            if (e->state != PD_PROBE_AVAILABLE && (userns || ns[i] != PD_PROBE_USERNS))
+                appendf(missing, sizeof missing, "%s%s (%.80s)", missing[0] ? "; " : "", e->id,
+                        e->detail);
+        }
+        pd_err_set(err, "%s: clone3 into new %s namespaces: %s%s%s",
+                   missing[0] ? "namespaces" : "sandbox",
+                   userns ? "user, mount, pid, net, uts, ipc" : "mount, pid, net, uts, ipc",
+                   strerror(clone_errno), missing[0] ? ": missing: " : "", missing);
+        if (userns && !root && pr.layers[PD_PROBE_USERNS].state != PD_PROBE_AVAILABLE)
+            pd_err_prefix(err, "user namespaces are not available to this user (see 'paddock "
+                               "doctor'; as root, --allow-degraded=userns)");
         pd_sandbox_free(sb);
         return -1;
     }
@@ -313,8 +329,16 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
      * milliseconds on a busy host) and compile the syscall filter. */
     if (sb->cg && pd_cgroup_dirfd(sb->cg) < 0 && pd_cgroup_add(sb->cg, sb->pid, err) != 0)
         goto fail;
-    if (send_proceed(sb, spec.degraded, warnings, cap, err) != 0)
+    if (send_proceed(sb, spec.degraded, warnings, cap, err) != 0) {
+        /* S may have ended with its own report first (a failed setup step): that is the news. */
+        struct pd_err serr = {{0}};
+        if (read_msg(sb, &m, fds, PD_FDPASS_MAX, &serr) == 0 && m.kind == SB_MSG_ERROR)
+            pd_err_set(err, "%s", m.text);
+        for (size_t i = 0; i < PD_FDPASS_MAX; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
         goto fail;
+    }
     if (read_msg(sb, &m, fds, PD_FDPASS_MAX, err) != 0)
         goto fail;
     if (m.kind == SB_MSG_ERROR) {

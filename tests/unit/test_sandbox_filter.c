@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <sched.h>
@@ -102,6 +103,36 @@ static void child_checks(void)
         dprintf(out_fd, "i386 getpid via int 0x80 returned %ld, wanted -EPERM\n", r);
         bad++;
     }
+    /* Set-id bits: refused however they would be set; plain modes work. */
+    char dir[] = "/tmp/pd-filter-XXXXXX";
+    if (!mkdtemp(dir))
+        _exit(4);
+    char f1[64], f2[64];
+    snprintf(f1, sizeof f1, "%s/a", dir);
+    snprintf(f2, sizeof f2, "%s/b", dir);
+    expect("open(O_CREAT, 04755)", open(f2, O_WRONLY | O_CREAT, 04755), EPERM);
+    expect("openat(O_CREAT, 02755)", openat(AT_FDCWD, f2, O_WRONLY | O_CREAT, 02755), EPERM);
+    expect("creat(06755)", creat(f2, 06755), EPERM);
+    expect("mknod(S_IFREG|04755)", mknod(f2, S_IFREG | 04755, 0), EPERM);
+    expect("openat2", syscall(437, AT_FDCWD, f2, NULL, 0), ENOSYS);
+    expect("fchmodat2", syscall(452, AT_FDCWD, f2, 0755, 0), ENOSYS);
+    int fd = open(f1, O_WRONLY | O_CREAT, 0755);
+    expect("open(O_CREAT, 0755)", fd, 0);
+    expect("chmod(04755)", chmod(f1, 04755), EPERM);
+    expect("chmod(02711)", chmod(f1, 02711), EPERM);
+    expect("fchmod(04700)", fchmod(fd, 04700), EPERM);
+    expect("fchmodat(06755)", fchmodat(AT_FDCWD, f1, 06755, 0), EPERM);
+    expect("chmod(0700)", chmod(f1, 0700), 0);
+    expect("fchmod(0644)", fchmod(fd, 0644), 0);
+    /* Without O_CREAT the mode register is junk and must not matter. */
+    int rfd = (int)syscall(SYS_openat, AT_FDCWD, f1, O_RDONLY, 04755);
+    expect("openat(O_RDONLY, junk mode 04755)", rfd, 0);
+    if (rfd >= 0)
+        close(rfd);
+    if (fd >= 0)
+        close(fd);
+    unlink(f1);
+    rmdir(dir);
     /* Still allowed. */
     expect("getpid", getpid(), 0);
     int s;

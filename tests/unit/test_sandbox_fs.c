@@ -41,8 +41,10 @@
 #define RESOLV "nameserver 127.0.0.1\noptions ndots:0\n"
 #define HOSTS "127.0.0.1 localhost\n::1 localhost\n10.9.8.7 pd-test-host\n"
 
-/* The host side of one case: a workspace under /tmp, and under /var/tmp (visible inside through
- * the read-only root) the masked directory and file, HOME, and the sources of the extra binds. */
+/* The host side of one case: a workspace under /tmp, and under VISIBLE_ROOT (visible inside through
+ * the read-only root: not /tmp, /var/tmp, /run or /home, which the sandbox replaces or hides) the
+ * masked directory and file, HOME, and the sources of the extra binds. */
+#define VISIBLE_ROOT "/var/lib/paddock-test"
 struct fixture {
     char base[64], ws[96], vbase[64];
     char mdir[128], mfile[128], home[128], bind_a[128], bind_b[128], bind_ro[128];
@@ -131,7 +133,9 @@ static void fixture_make(struct fixture *f, bool unpriv)
     f->uid = unpriv ? NOBODY : 0;
     f->gid = unpriv ? NOBODY : 0;
     snprintf(f->base, sizeof f->base, "/tmp/pdfs.XXXXXX");
-    snprintf(f->vbase, sizeof f->vbase, "/var/tmp/pdfs.XXXXXX");
+    snprintf(f->vbase, sizeof f->vbase, VISIBLE_ROOT "/pdfs.XXXXXX");
+    if (mkdir(VISIBLE_ROOT, 0755) != 0)
+        assert_int_equal(errno, EEXIST);
     assert_non_null(mkdtemp(f->base));
     assert_non_null(mkdtemp(f->vbase));
     assert_int_equal(chmod(f->base, 0755), 0);
