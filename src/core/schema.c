@@ -629,12 +629,18 @@ int pd_schema_validate_member(struct pd_config_doc *doc, json_t *obj, const char
     struct pd_err local = {{0}};
     struct vctx c = {.doc = doc, .fill = fill, .err = err ? err : &local};
     c.path[0] = '\0';
-    if (!doc || !json_is_object(obj) || !key || !f) {
+    if (!doc || !obj || !key || !f) {
         pd_err_set(c.err, "config: nothing to validate");
         return -1;
     }
     struct pd_config_loc loc = {0, 0}, kloc = {0, 0};
     pd_config_locate(doc, obj, &loc);
+    if (!json_is_object(obj)) {
+        char got[QUOTE_CHARS * 4 + 32];
+        return fail(&c, loc, "expected an object at the top level, got %s%s",
+                    describe(obj, got, sizeof got),
+                    json_is_null(obj) ? " (is the file empty?)" : "");
+    }
     json_t *v = json_object_get(obj, key);
     if (!v) {
         if (f->required)

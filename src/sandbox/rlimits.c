@@ -2,6 +2,7 @@
  * rlimits.c - the limits that need no cgroup (see cgroup.h): parsing the policy's texts and the
  * rlimit fallback. Nothing here allocates; pd_limits_apply_rlimits runs in a forked child.
  */
+#include "core/config.h"
 #include "sandbox/cgroup.h"
 
 #include <errno.h>
@@ -56,6 +57,8 @@ static uint64_t pow10u(unsigned n)
 
 int pd_limits_parse_bytes(const char *text, uint64_t *out, struct pd_err *err)
 {
+    char q[256]; /* the value as messages show it: escaped, cut */
+    pd_cfg_quote(text ? text : "", text ? strlen(text) : 0, 40, q, sizeof q);
     static const char expect[] = "expected a size in bytes: a number with an optional unit K, M, G "
                                  "or T (binary: 1K = 1024), e.g. 512M, 1.5G or 1048576; 0 = no "
                                  "limit";
@@ -67,12 +70,12 @@ int pd_limits_parse_bytes(const char *text, uint64_t *out, struct pd_err *err)
     unsigned nfrac;
     int n = parse_decimal(text, &whole, &frac, &nfrac, 9);
     if (n == -1) {
-        pd_err_set(err, "memory size \"%.40s\" is too large: at most %" PRIu64 " bytes", text,
+        pd_err_set(err, "memory size \"%s\" is too large: at most %" PRIu64 " bytes", q,
                    UINT64_MAX);
         return -1;
     }
     if (n <= 0) {
-        pd_err_set(err, "memory size \"%.40s\": %s%s", text, expect,
+        pd_err_set(err, "memory size \"%s\": %s%s", q, expect,
                    text[0] == '-' ? " (no negative sizes)" : "");
         return -1;
     }
@@ -104,16 +107,18 @@ int pd_limits_parse_bytes(const char *text, uint64_t *out, struct pd_err *err)
     if (*u == 'B')
         u++;
     if (*u) {
-        pd_err_set(err, "memory size \"%.40s\": unexpected \"%.10s\": %s", text, u, expect);
+        char uq[64];
+        pd_cfg_quote(u, strnlen(u, 10), 10, uq, sizeof uq);
+        pd_err_set(err, "memory size \"%s\": unexpected \"%s\": %s", q, uq, expect);
         return -1;
     }
     if (nfrac && !shift) {
-        pd_err_set(err, "memory size \"%.40s\": a fraction needs a unit (K, M, G or T): %s", text,
+        pd_err_set(err, "memory size \"%s\": a fraction needs a unit (K, M, G or T): %s", q,
                    expect);
         return -1;
     }
     if (shift && whole > (UINT64_MAX >> shift)) {
-        pd_err_set(err, "memory size \"%.40s\" is too large: at most %" PRIu64 " bytes", text,
+        pd_err_set(err, "memory size \"%s\" is too large: at most %" PRIu64 " bytes", q,
                    UINT64_MAX);
         return -1;
     }
@@ -123,7 +128,7 @@ int pd_limits_parse_bytes(const char *text, uint64_t *out, struct pd_err *err)
         unsigned __int128 prod = (unsigned __int128)frac << shift;
         uint64_t add = (uint64_t)(prod / pow10u(nfrac));
         if (v > UINT64_MAX - add) {
-            pd_err_set(err, "memory size \"%.40s\" is too large: at most %" PRIu64 " bytes", text,
+            pd_err_set(err, "memory size \"%s\" is too large: at most %" PRIu64 " bytes", q,
                        UINT64_MAX);
             return -1;
         }
@@ -135,6 +140,8 @@ int pd_limits_parse_bytes(const char *text, uint64_t *out, struct pd_err *err)
 
 int pd_limits_parse_cpu(const char *text, uint32_t *out_millis, struct pd_err *err)
 {
+    char q[256]; /* the value as messages show it: escaped, cut */
+    pd_cfg_quote(text ? text : "", text ? strlen(text) : 0, 40, q, sizeof q);
     static const char expect[] =
         "expected CPUs as a number (\"1.5\", at most 3 decimals) or millicpus (\"1500m\"); 0 = no "
         "limit";
@@ -146,7 +153,7 @@ int pd_limits_parse_cpu(const char *text, uint32_t *out_millis, struct pd_err *e
     unsigned nfrac;
     int n = parse_decimal(text, &whole, &frac, &nfrac, 3);
     if (n == -1 || n == -2 || n == 0) {
-        pd_err_set(err, "cpu limit \"%.40s\": %s%s", text, expect,
+        pd_err_set(err, "cpu limit \"%s\": %s%s", q, expect,
                    n == -2          ? " (finer than 1m)"
                    : text[0] == '-' ? " (no negative values)"
                                     : "");
@@ -156,23 +163,25 @@ int pd_limits_parse_cpu(const char *text, uint32_t *out_millis, struct pd_err *e
     uint64_t millis;
     if (*u == 'm' && u[1] == '\0') {
         if (nfrac) {
-            pd_err_set(err, "cpu limit \"%.40s\": millicpus are whole numbers: %s", text, expect);
+            pd_err_set(err, "cpu limit \"%s\": millicpus are whole numbers: %s", q, expect);
             return -1;
         }
         millis = whole;
     } else if (*u == '\0') {
         if (whole > PD_LIMITS_CPU_MAX / 1000) {
-            pd_err_set(err, "cpu limit \"%.40s\" is too large: at most %u CPUs", text,
+            pd_err_set(err, "cpu limit \"%s\" is too large: at most %u CPUs", q,
                        PD_LIMITS_CPU_MAX / 1000);
             return -1;
         }
         millis = whole * 1000 + frac * pow10u(3 - nfrac);
     } else {
-        pd_err_set(err, "cpu limit \"%.40s\": unexpected \"%.10s\": %s", text, u, expect);
+        char uq[64];
+        pd_cfg_quote(u, strnlen(u, 10), 10, uq, sizeof uq);
+        pd_err_set(err, "cpu limit \"%s\": unexpected \"%s\": %s", q, uq, expect);
         return -1;
     }
     if (millis != 0 && (millis < PD_LIMITS_CPU_MIN || millis > PD_LIMITS_CPU_MAX)) {
-        pd_err_set(err, "cpu limit \"%.40s\": expected 0 (no limit) or %um to %um (%u CPUs)", text,
+        pd_err_set(err, "cpu limit \"%s\": expected 0 (no limit) or %um to %um (%u CPUs)", q,
                    PD_LIMITS_CPU_MIN, PD_LIMITS_CPU_MAX, PD_LIMITS_CPU_MAX / 1000);
         return -1;
     }

@@ -111,8 +111,10 @@ static int check_env_name(const char *k, struct pd_err *err)
               *p == '_'))
             goto bad;
     return 0;
-bad:
-    pd_err_set(err, "'%s' is not an environment variable name (letters, digits, _)", k);
+bad:;
+    char q[256];
+    pd_cfg_quote(k, strlen(k), 40, q, sizeof q);
+    pd_err_set(err, "\"%s\" is not an environment variable name (letters, digits, _)", q);
     return -1;
 }
 
