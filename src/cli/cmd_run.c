@@ -497,6 +497,10 @@ int pd_cmd_run(int argc, char **argv)
      * workspace). */
     struct gw_files gwf = {.n = 0};
     int frc = collect_gw_files(gp, &gwf);
+    /* The policy's sandbox_id names the sandbox unless --name does. */
+    char policy_id[80] = "";
+    if (strcmp(pd_gw_policy_sandbox_id(gp), PD_GW_DEFAULT_SANDBOX_ID) != 0)
+        snprintf(policy_id, sizeof policy_id, "%s", pd_gw_policy_sandbox_id(gp));
     pd_gw_policy_unref(gp);
     struct pd_run_policy rp;
     if (frc != 0 || pd_run_policy_load(doc, home, &rp, &err) != 0) {
@@ -532,6 +536,8 @@ int pd_cmd_run(int argc, char **argv)
     }
     if (a.name)
         snprintf(name, sizeof name, "%s", a.name);
+    else if (policy_id[0])
+        snprintf(name, sizeof name, "%s", policy_id);
     else
         snprintf(name, sizeof name, "run-%d", (int)getpid());
 

@@ -247,7 +247,8 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
     bool want_limits = spec.limits.memory_bytes || spec.limits.pids || spec.limits.cpu_millis;
     if (want_limits) {
         char cgname[96];
-        snprintf(cgname, sizeof cgname, "paddock-%s", spec.name ? spec.name : "run");
+        snprintf(cgname, sizeof cgname, "paddock-%.40s-%d", spec.name ? spec.name : "run",
+                 (int)getpid()); /* unique: two sandboxes may share a name */
         /* No freezer: init's death ends the PID namespace, which kills everything reliably. */
         const struct pd_cg_env env = {.no_freezer = true};
         sb->cg = pd_cgroup_create_env(&env, cgname, &spec.limits, &cerr);

@@ -65,7 +65,7 @@ struct pd_sandbox_spec {
     char *const *envp; /* the whole environment of the command */
     struct pd_fs_plan fs; /* the filesystem (fs.h); fs.uid/gid are filled by pd_sandbox_start */
     struct pd_limits limits; /* resource limits (cgroup.h) */
-    const char *name; /* sandbox id: cgroup name "paddock-<name>" */
+    const char *name; /* sandbox id: cgroup "paddock-<name>-<launcher pid>" */
     const char *hostname; /* UTS name inside */
     bool pty; /* give the sandbox its own terminal (the caller relays it) */
     struct winsize winsize; /* its first size, when pty */
