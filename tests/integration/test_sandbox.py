@@ -429,3 +429,75 @@ def test_gateway_killed_mid_run_leaves_no_way_out(sbx, origin, world):
             assert rec["result"] != "escaped", (name, rec, rc, err)
     assert [q["target"] for q in origin.requests] == ["/first"], origin.requests
     assert world.received() == []
+
+
+def _pty_run(sbx, cmd, rows=30, cols=100):
+    """paddock run with a terminal on stdin/stdout/stderr (as from an interactive shell): returns the
+    Popen and the master side, whose window size is rows x cols."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    argv = sbx.argv(cmd)
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=sbx.env(),
+                         start_new_session=True)
+    os.close(slave)
+    return p, master
+
+
+def _read_until(master, needle, timeout=20):
+    import select
+    buf = b""
+    deadline = time.time() + timeout
+    while needle not in buf and time.time() < deadline:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
+def test_terminal_gets_its_own_pty_and_window_changes(sbx):
+    """With a terminal on stdin the command gets a pseudo-terminal of the sandbox's own (its devpts),
+    of the caller's size; a size change (SIGWINCH to paddock run) reaches it."""
+    import fcntl
+    import struct
+    import termios
+    p, master = _pty_run(sbx, ["sh", "-c", "tty; stty size; trap 'stty size; exit 7' WINCH; echo ready; "
+                                           "while :; do sleep 0.1; done"])
+    try:
+        out = _read_until(master, b"ready")
+        assert b"/dev/pts/0" in out and b"30 100" in out, out
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        p.send_signal(signal.SIGWINCH)
+        out += _read_until(master, b"40 120")
+        assert b"40 120" in out, out
+        assert p.wait(timeout=20) == 7, out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+
+
+def test_ctrl_c_on_the_terminal_interrupts_the_command(sbx):
+    """Ctrl-C typed on the caller's terminal is relayed as a byte; the sandbox's own terminal turns it
+    into SIGINT for the command, which ends with 130."""
+    p, master = _pty_run(sbx, ["sh", "-c", "echo ready; sleep 30"])
+    try:
+        out = _read_until(master, b"ready")
+        assert b"ready" in out, out
+        os.write(master, b"\x03")
+        assert p.wait(timeout=20) == 130, out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
