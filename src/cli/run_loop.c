@@ -164,6 +164,16 @@ static void relay_begin(struct relay *r, int master)
     r->in_open = r->on;
     if (!r->on)
         return;
+    /* Started in the background (`paddock run ... &`): touching the terminal's modes or reading
+     * it would stop us (SIGTTOU/SIGTTIN) and disturb the shell that owns it. Relay output only. */
+    pid_t fg = tcgetpgrp(0); /* -1: not our controlling terminal, so no job control applies */
+    if (fg >= 0 && fg != getpgrp()) {
+        r->in_open = false;
+        int fl0 = fcntl(master, F_GETFL);
+        if (fl0 >= 0)
+            fcntl(master, F_SETFL, fl0 | O_NONBLOCK);
+        return;
+    }
     int fl = fcntl(master, F_GETFL);
     if (fl >= 0)
         fcntl(master, F_SETFL, fl | O_NONBLOCK);
