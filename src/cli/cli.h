@@ -1,10 +1,11 @@
 /*
  * cli.h - the `paddock` command line: global options and the subcommand dispatch table.
  *
- * Each subcommand is a `struct pd_cmd` in the table in cli.c; a component plugs in by adding one row and one
- * `int pd_cmd_<name>(int argc, char **argv)` entry point (argv[0] is the subcommand name). Entry points
- * return the process exit status: 0 success, 1 failure at run time, 2 usage error. They print usage errors on
- * stderr as "paddock <cmd>: <what was wrong>" followed by a hint, never a bare usage dump.
+ * Each subcommand is a `struct pd_cmd` in the table in cli.c; a component plugs in by adding one
+ * row and one `int pd_cmd_<name>(int argc, char **argv)` entry point (argv[0] is the subcommand
+ * name). Entry points return the process exit status: 0 success, 1 failure at run time, 2 usage
+ * error. They print usage errors on stderr as "paddock <cmd>: <what was wrong>" followed by a hint,
+ * never a bare usage dump.
  */
 #ifndef PD_CLI_CLI_H
 #define PD_CLI_CLI_H

@@ -458,19 +458,25 @@ int pd_cmd_run(int argc, char **argv)
     }
 
     /* Who the caller is: HOME (masked paths, the fresh HOME) and USER. */
-    struct passwd *pw = getpwuid(getuid());
-    const char *home = getenv("HOME");
+    /* From the environment when it says (the user's choice, and no NSS lookup on the start path),
+     * else the password database. */
+    const char *home = getenv("HOME"), *user = getenv("USER");
+    struct passwd *pw = NULL;
+    if (!home || home[0] != '/' || !user || !*user)
+        pw = getpwuid(getuid());
     if (!home || home[0] != '/')
         home = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : "/";
+    if (!user || !*user)
+        user = pw && pw->pw_name ? pw->pw_name : NULL;
     /* HOME inside: a fresh tmpfs at the same path, which must exist in the root (or be beneath the
      * sandbox's own /tmp); a home that does not exist (nobody's /nonexistent) becomes /tmp/home. */
     struct stat sth;
     const char *inside_home = home;
-    if (strncmp(home, "/tmp/", 5) != 0 && (stat(home, &sth) != 0 || !S_ISDIR(sth.st_mode)))
+    if (strncmp(home, "/tmp/", 5) != 0 && strncmp(home, "/var/tmp/", 9) != 0 &&
+        (stat(home, &sth) != 0 || !S_ISDIR(sth.st_mode)))
         inside_home = "/tmp/home";
     else if (strcmp(home, "/") == 0 || strcmp(home, "/tmp") == 0)
         inside_home = "/tmp/home";
-    const char *user = pw && pw->pw_name ? pw->pw_name : getenv("USER");
     char uidbuf[16];
     if (!user) {
         snprintf(uidbuf, sizeof uidbuf, "%u", (unsigned)getuid());
@@ -645,8 +651,7 @@ int pd_cmd_run(int argc, char **argv)
         .timeout_s = a.timeout > 0 ? (unsigned)a.timeout : rp.timeout_s,
         .pty = spec.pty,
     };
-    if (pd_run_gateway_spawn(&ctx) != 0)
-        goto out;
+    ctx.gw = (struct run_gateway){.pid = -1, .pidfd = -1, .sock = -1};
     char warnings[2048];
     struct pd_sandbox *sb = NULL;
     int rc = pd_sandbox_start(&spec, &sb, warnings, sizeof warnings, &err);

@@ -28,14 +28,14 @@ struct run_ctx {
     bool pty;
 };
 
-/* Start the gateway process (before the sandbox, so its start overlaps the sandbox's setup): it
- * loads the policy, then waits for the listeners on ctx->gw.sock. 0, or -1 with a message. */
+/* Start the gateway process (when the sandbox first uses the network: socket activation): it loads
+ * the policy, then waits for the listeners on ctx->gw.sock. 0, or -1 with a message. */
 int pd_run_gateway_spawn(struct run_ctx *ctx);
 /* Stop it (SIGTERM, then SIGKILL after a bound) and reap it. Safe when not running. */
 void pd_run_gateway_stop(struct run_gateway *gw);
-/* Hand the sandbox's listeners to the gateway, relay the terminal, forward signals, apply the
- * timeout, stop everything, and return the exit status of `paddock run`. Consumes ctx->sb and
- * stops the gateway. */
+/* Hold the sandbox's listeners until it first uses the network, then start the gateway and hand
+ * them over; relay the terminal, forward signals, apply the timeout, stop everything, and return
+ * the exit status of `paddock run`. Consumes ctx->sb and stops the gateway. */
 int pd_run_supervise(struct run_ctx *ctx);
 
 #endif

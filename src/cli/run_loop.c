@@ -9,6 +9,7 @@
  * but output (TIOCSTI on the sandbox's terminal injects into the sandbox's own input only).
  */
 #include <errno.h>
+#include <link.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -145,6 +146,33 @@ void pd_run_gateway_stop(struct run_gateway *gw)
     gw->pidfd = -1;
 }
 
+/* Start the gateway and hand it the listeners (closed here on every path: when the gateway cannot
+ * start, connections are refused from now on and the sandbox has no network). */
+static void activate_gateway(struct run_ctx *ctx, int lfds[3])
+{
+    struct run_gateway *gw = &ctx->gw;
+    int rc = pd_run_gateway_spawn(ctx);
+    int e = 0;
+    if (rc == 0) {
+        rc = pd_fdpass_send(gw->sock, "listeners", 9, lfds, 3);
+        e = errno;
+        close(gw->sock);
+        gw->sock = -1;
+    }
+    for (int i = 0; i < 3; i++) {
+        close(lfds[i]);
+        lfds[i] = -1;
+    }
+    if (rc != 0) {
+        fprintf(
+            stderr,
+            "\r\npaddock run: the gateway could not take the listeners (%s; see %s): the sandbox "
+            "has no network\r\n",
+            e ? strerror(e) : "it did not start", ctx->log_path);
+        pd_run_gateway_stop(gw);
+    }
+}
+
 /* ---------------------------------------------------------------- terminal relay */
 
 struct relay {
@@ -262,25 +290,30 @@ static void relay_winch(const struct relay *r)
  * libc's and paddock's code (policy loading, the sandbox's setup); those text pages stay counted in
  * its RSS although it will not run them again. Unmap them from this process (they are read-only
  * file pages: the page cache keeps them and a later use faults them back in), so a long-lived
- * launcher costs its working set, not its startup. Only r-xp mappings of files: never data, RELRO
- * or anything written. */
-static void trim_startup_text(void)
+ * launcher costs its working set, not its startup. Only the executable, never written segments
+ * of the loaded files: never data, RELRO or anything written. */
+static int trim_object(struct dl_phdr_info *info, size_t size, void *data)
 {
-    FILE *f = fopen("/proc/self/maps", "re");
-    if (!f)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        char perms[8];
-        int off = 0;
-        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &off) < 3 || off <= 0)
+    (void)size;
+    (void)data;
+    if (info->dlpi_name && !strncmp(info->dlpi_name, "linux-", 6))
+        return 0; /* the vDSO (linux-vdso.so.1, linux-gate.so.1): not a file mapping */
+    long page = sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || (ph->p_flags & PF_W))
             continue;
-        if (strcmp(perms, "r-xp") != 0 || line[off] != '/')
-            continue; /* anonymous, [vdso], [vsyscall], data: left alone */
+        uintptr_t lo = (info->dlpi_addr + ph->p_vaddr) & ~((uintptr_t)page - 1);
+        uintptr_t hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
         madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
-    fclose(f);
+    return 0;
+}
+
+static void trim_startup_text(void)
+{
+    /* The loaded objects' executable segments, straight from the dynamic linker (no /proc read). */
+    dl_iterate_phdr(trim_object, NULL);
 }
 
 /* ---------------------------------------------------------------- supervise */
@@ -298,22 +331,12 @@ int pd_run_supervise(struct run_ctx *ctx)
     struct pd_sandbox *sb = ctx->sb;
     struct pd_err err = {{0}};
     struct run_gateway *gw = &ctx->gw;
-    int fds[3] = {pd_sandbox_take_proxy_fd(sb), pd_sandbox_take_dns_udp_fd(sb),
-                  pd_sandbox_take_dns_tcp_fd(sb)};
-    int rc = pd_fdpass_send(gw->sock, "listeners", 9, fds, 3);
-    int e = errno;
-    /* Only the gateway holds the listeners now: when it ends, the sandbox has no network. */
-    for (int i = 0; i < 3; i++)
-        close(fds[i]);
-    close(gw->sock);
-    gw->sock = -1;
-    if (rc != 0) {
-        fprintf(stderr, "paddock run: handing the listeners to the gateway: %s (see %s)\n",
-                strerror(e), ctx->log_path);
-        pd_sandbox_free(sb);
-        pd_run_gateway_stop(gw);
-        return 125;
-    }
+    /* Socket activation: the listeners wait here until the sandbox first uses the network; then
+     * the gateway starts and takes them. Until then nothing is accepted or answered (connections
+     * and queries queue in the sockets), so nothing can leave either way. */
+    int lfds[3] = {pd_sandbox_take_proxy_fd(sb), pd_sandbox_take_dns_udp_fd(sb),
+                   pd_sandbox_take_dns_tcp_fd(sb)};
+    bool activated = false;
 
     sigset_t set;
     sigemptyset(&set);
@@ -342,7 +365,7 @@ int pd_run_supervise(struct run_ctx *ctx)
 
     bool timed_out = false, stopping = false, killed = false;
     for (;;) {
-        struct pollfd p[6];
+        struct pollfd p[9];
         nfds_t n = 0;
         p[n++] = (struct pollfd){.fd = pd_sandbox_pidfd(sb), .events = POLLIN};
         p[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
@@ -352,6 +375,8 @@ int pd_run_supervise(struct run_ctx *ctx)
             (struct pollfd){.fd = r.on && r.in_open && r.tm_len == 0 ? 0 : -1, .events = POLLIN};
         p[n++] = (struct pollfd){.fd = r.on ? r.master : -1,
                                  .events = (short)(POLLIN | (r.tm_len ? POLLOUT : 0))};
+        for (int i = 0; i < 3; i++)
+            p[n++] = (struct pollfd){.fd = activated ? -1 : lfds[i], .events = POLLIN};
         int prc = poll(p, n, -1);
         if (prc < 0) {
             if (errno == EINTR)
@@ -425,6 +450,10 @@ int pd_run_supervise(struct run_ctx *ctx)
             close(gw->pidfd);
             gw->pidfd = -1;
         }
+        if (!activated && ((p[6].revents | p[7].revents | p[8].revents) & (POLLIN | POLLERR))) {
+            activated = true;
+            activate_gateway(ctx, lfds);
+        }
         if (p[0].revents & POLLIN)
             break;
     }
@@ -454,6 +483,9 @@ int pd_run_supervise(struct run_ctx *ctx)
                 "paddock run: the sandbox reached its process limit (%llu fork(s) "
                 "refused)\n",
                 (unsigned long long)ev.pids_max_hits);
+    for (int i = 0; i < 3; i++)
+        if (lfds[i] >= 0)
+            close(lfds[i]);
     gateway_term(gw); /* it shuts down while the sandbox's cgroup is removed */
     pd_sandbox_free(sb);
     pd_run_gateway_stop(gw);

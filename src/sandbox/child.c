@@ -25,6 +25,9 @@
 #ifndef SYS_clone3
 #define SYS_clone3 435
 #endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
@@ -33,11 +36,6 @@
 #endif
 
 extern char **environ;
-
-struct agent_clone_args {
-    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
-        set_tid_size, cgroup;
-};
 
 static void close_from(unsigned first, unsigned last)
 {
@@ -95,8 +93,8 @@ static int apply_core_limit(struct pd_err *err)
     return 0;
 }
 
-static _Noreturn void agent_main(const struct pd_sandbox_spec *spec,
-                                 const struct pd_filter_prog *filter, int slave, int report)
+static _Noreturn void agent_main(const struct pd_sandbox_spec *spec, bool rlimits, int slave,
+                                 int report)
 {
     struct pd_err err = {{0}};
     sigset_t none;
@@ -129,7 +127,7 @@ static _Noreturn void agent_main(const struct pd_sandbox_spec *spec,
     }
     if (apply_core_limit(&err) != 0)
         fail_to(report, SB_MSG_ERROR, 125, &err);
-    if (spec->use_rlimits && pd_limits_apply_rlimits(&spec->limits, &err) != 0)
+    if (rlimits && pd_limits_apply_rlimits(&spec->limits, &err) != 0)
         fail_to(report, SB_MSG_ERROR, 125, &err);
 
     static const uint16_t ports[] = {PD_SANDBOX_PROXY_PORT, PD_SANDBOX_DNS_PORT};
@@ -145,10 +143,7 @@ static _Noreturn void agent_main(const struct pd_sandbox_spec *spec,
     }
     if (sb_drop_privileges(&err) != 0)
         fail_to(report, SB_MSG_ERROR, 125, &err);
-    if (filter->len && pd_sandbox_filter_install(filter, &err) != 0) {
-        pd_err_prefix(&err, "seccomp");
-        fail_to(report, SB_MSG_ERROR, 125, &err);
-    }
+    /* The syscall filter is already in force: S installed it before forking us. */
     environ = (char **)spec->envp;
     execvp(spec->argv[0], spec->argv);
     int e = errno;
@@ -177,7 +172,7 @@ static _Noreturn void fail(int ctl, const struct pd_err *err)
     fail_to(ctl, SB_MSG_ERROR, 125, err);
 }
 
-static int recv_proceed(int ctl, struct pd_filter_prog *out, struct pd_err *err)
+static int recv_proceed(int ctl, struct pd_filter_prog *out, bool *rlimits, struct pd_err *err)
 {
     size_t cap = sizeof(struct sb_proceed) + BPF_MAXINSNS * sizeof(struct sock_filter);
     struct sb_proceed *m = malloc(cap);
@@ -202,6 +197,7 @@ static int recv_proceed(int ctl, struct pd_filter_prog *out, struct pd_err *err)
     }
     out->len = (unsigned short)m->ninsns;
     out->insns = NULL;
+    *rlimits = (m->flags & SB_PROCEED_RLIMITS) != 0;
     if (m->ninsns) {
         /* Kept for the agent and for init: both install it. */
         out->insns = malloc((size_t)m->ninsns * sizeof(struct sock_filter));
@@ -287,12 +283,22 @@ _Noreturn void sb_child_main(const struct pd_sandbox_spec *spec, int ctl)
 
     /* The launcher's go-ahead: we are in the sandbox's cgroup, and here is the filter. */
     struct pd_filter_prog filter = {NULL, 0};
-    if (recv_proceed(ctl, &filter, &err) != 0)
+    bool rlimits = false;
+    if (recv_proceed(ctl, &filter, &rlimits, &err) != 0)
         fail(ctl, &err);
     if (unshare(CLONE_NEWCGROUP) != 0) {
         pd_err_set(&err, "cgroupns: unshare(CLONE_NEWCGROUP): %s", strerror(errno));
         fail(ctl, &err);
     }
+    /* The syscall filter, once, here: the agent inherits it across fork and exec, and init lives
+     * under it too (S still holds CAP_SYS_ADMIN in its user namespace, so no_new_privs is not
+     * needed yet). Everything S does from here on is allowed by it; clone3 is not (ENOSYS), so
+     * the agent comes from clone with CLONE_PIDFD. */
+    if (filter.len && pd_sandbox_filter_install(&filter, &err) != 0) {
+        pd_err_prefix(&err, "seccomp");
+        fail(ctl, &err);
+    }
+    pd_sandbox_filter_prog_free(&filter);
 
     int rp[2];
     if (pipe2(rp, O_CLOEXEC) != 0) {
@@ -300,16 +306,14 @@ _Noreturn void sb_child_main(const struct pd_sandbox_spec *spec, int ctl)
         fail(ctl, &err);
     }
     int agent_pidfd = -1;
-    struct agent_clone_args ca;
-    memset(&ca, 0, sizeof ca);
-    ca.flags = 0x00001000ULL; /* CLONE_PIDFD */
-    ca.pidfd = (uint64_t)(uintptr_t)&agent_pidfd;
-    ca.exit_signal = SIGCHLD;
-    long pid = syscall(SYS_clone3, &ca, sizeof ca);
+    /* x86_64 and the generic ABI order: flags, stack, parent_tid (where CLONE_PIDFD stores the
+     * pidfd), child_tid, tls. */
+    long pid =
+        syscall(SYS_clone, (unsigned long)(CLONE_PIDFD | SIGCHLD), 0UL, &agent_pidfd, 0UL, 0UL);
     if (pid == 0) {
         close(rp[0]);
         close(ctl);
-        agent_main(spec, &filter, slave, rp[1]);
+        agent_main(spec, rlimits, slave, rp[1]);
     }
     if (pid < 0) {
         pd_err_set(&err, "sandbox: start the agent: %s", strerror(errno));
@@ -340,8 +344,7 @@ _Noreturn void sb_child_main(const struct pd_sandbox_spec *spec, int ctl)
 
     /* Init is confined like the agent: nothing in it is worth more than in the agent. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    if (sb_drop_privileges(&err) != 0 ||
-        (filter.len && pd_sandbox_filter_install(&filter, &err) != 0)) {
+    if (sb_drop_privileges(&err) != 0) {
         dprintf(2, "paddock: init: %s\n", err.msg);
         syscall(SYS_pidfd_send_signal, agent_pidfd, SIGKILL, NULL, 0);
         _exit(125);

@@ -12,8 +12,12 @@
  *  1. every existing mount made private recursively (nothing propagates to or from the host);
  *     a staging tmpfs over the old /tmp becomes the root (pivot_root); the old root is /oldroot.
  *  2. /newroot = a tmpfs holding, for each top-level entry of the rootfs, a recursive bind made
- *     read-only, nosuid, nodev on every submount (open_tree + mount_setattr + move_mount on 5.12+,
- *     else mount(2) and a mountinfo walk remounting each submount with its locked flags kept).
+ *     read-only, nosuid, nodev on every submount (the rootfs cloned once with open_tree, made
+ *     read-only with one recursive mount_setattr, each entry a clone of its part moved into place;
+ *     per entry on kernels that cannot clone from a detached tree; else mount(2) and a mountinfo
+ *     walk remounting each submount with its locked flags kept). Entries that would be covered at
+ *     once are not bound: a masked directory is an empty 0000 directory, HOME an empty directory
+ *     for its tmpfs, /home (when HOME lies in it) only the way to HOME.
  *     Top-level symlinks are copied as symlinks. proc, dev, sys, tmp and workspace are not bound:
  *     the root tmpfs holds empty mount points, so /workspace need not exist in the rootfs.
  *  3. /proc: a fresh procfs of the new PID namespace; /proc/sys read-only; sysrq-trigger, kcore,
@@ -21,7 +25,8 @@
  *  4. masks: each existing `masked` path, resolved inside the new root (never out of it): a
  *     directory gets an empty read-only tmpfs of mode 0000, anything else a read-only bind of an
  *     empty 0000 file. Missing, dangling, looping or unreachable (EACCES) paths are skipped.
- *  5. /dev: tmpfs 0755 nosuid,noexec with binds of the host's null zero full random urandom tty,
+ *  5. /dev: tmpfs 0755 nosuid,noexec with plain binds (a device node is never executed nor
+ *     set-id) of the host's null zero full random urandom tty,
  *     symlinks fd stdin stdout stderr ptmx, a new devpts at pts, a tmpfs 1777 at shm
  *     (size tmp_size); then /dev itself is made read-only.
  *  6. /sys: a fresh sysfs, read-only; or, when the user namespace does not own the network
@@ -39,9 +44,10 @@
  * 10. /etc/resolv.conf, /etc/hosts: read-only binds of staging files holding the given contents,
  *     over the file; over a symlink itself (move_mount) or, with mount(2), over its target
  *     resolved inside the new root. Either must exist in the rootfs.
- * 11. the root tmpfs made read-only, the old root detached, pivot_root into /newroot, the staging
- *     root detached, cwd /workspace.
- * Every mount is nosuid,nodev (device binds keep dev); /proc, /dev, /dev/shm and masks noexec.
+ * 11. the root tmpfs made read-only, pivot_root(".", ".") into /newroot, the staging root and the
+ *     old root beneath it detached at once (each unmount batch costs an RCU grace period), cwd
+ *     /workspace.
+ * Every mount is nosuid,nodev but the device binds; /proc, /dev, /dev/shm and masks noexec.
  *
  * Never: follows a symlink out of the new root or out of the workspace (openat2 RESOLVE_IN_ROOT,
  * RESOLVE_BENEATH, then mounts through the fd), creates anything on the host, changes a host

@@ -95,6 +95,16 @@ static bool replaced_top(const char *name)
     return false;
 }
 
+static int make_mount_point(struct fsctx *c, const char *dst, bool dir);
+
+static bool masked_exactly(const struct fsctx *c, const char *path)
+{
+    for (size_t i = 0; i < c->p->nmasked; i++)
+        if (c->p->masked[i] && !strcmp(c->p->masked[i], path))
+            return true;
+    return false;
+}
+
 /* One top-level entry of the rootfs into the root tmpfs. */
 static int root_entry(struct fsctx *c, int rootfd, const char *name)
 {
@@ -116,6 +126,22 @@ static int root_entry(struct fsctx *c, int rootfd, const char *name)
     if (S_ISDIR(st.st_mode)) {
         if (mkdirat(c->newroot, name, 0755) != 0)
             return fs_fail(c, "mkdir mount point", name);
+        /* Entries that would be covered at once need no bind (each bind costs three mount
+         * calls): a masked one is an empty 0000 directory (what its mask would be), HOME gets its
+         * tmpfs on the empty directory, and /home holding HOME is just the way to it (other
+         * users' directories are not there at all). */
+        char top[300];
+        snprintf(top, sizeof top, "/%.290s", name);
+        if (masked_exactly(c, top)) {
+            if (fchmodat(c->newroot, name, 0, 0) != 0)
+                return fs_fail(c, "chmod 0000 (masked)", top);
+            return 0;
+        }
+        size_t tl = strlen(top);
+        if (!strcmp(top, c->p->home))
+            return 0;
+        if (!strcmp(top, "/home") && !strncmp(c->p->home, top, tl) && c->p->home[tl] == '/')
+            return make_mount_point(c, c->p->home, true);
     } else if (S_ISREG(st.st_mode)) {
         int fd = openat(c->newroot, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0)
@@ -134,8 +160,27 @@ static int root_entry(struct fsctx *c, int rootfd, const char *name)
     }
     char what[300];
     snprintf(what, sizeof what, "/%s (read-only root)", name);
-    int rc =
-        fs_bind_tree(c, src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what);
+    int rc;
+    int sub =
+        c->rtree >= 0
+            ? (int)syscall(SYS_open_tree, c->rtree, name,
+                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW)
+            : -1;
+    if (sub >= 0) {
+        /* From the tree made read-only once (bind_rootfs): a clone and a move, no setattr. */
+        rc = (int)syscall(SYS_move_mount, sub, "", dst, "",
+                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+        if (rc != 0)
+            rc = fs_fail(c, "move_mount onto", what);
+        close(sub);
+    } else {
+        if (c->rtree >= 0) { /* this kernel cannot clone from a detached tree: one by one */
+            close(c->rtree);
+            c->rtree = -1;
+        }
+        rc = fs_bind_tree(c, src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                          what);
+    }
     close(src);
     close(dst);
     return rc;
@@ -152,6 +197,21 @@ static int bind_rootfs(struct fsctx *c)
         close(rootfd);
         return -1;
     }
+    /* The whole rootfs cloned and made read-only, nosuid, nodev once (new mount API); each
+     * top-level entry is then a clone of its part of that tree. */
+    c->rtree = -1;
+    if (!c->legacy) {
+        c->rtree = (int)syscall(SYS_open_tree, rootfd, "",
+                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+        struct mount_attr ma;
+        memset(&ma, 0, sizeof ma);
+        ma.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+        if (c->rtree >= 0 && syscall(SYS_mount_setattr, c->rtree, "", AT_EMPTY_PATH | AT_RECURSIVE,
+                                     &ma, sizeof ma) != 0) {
+            close(c->rtree);
+            c->rtree = -1;
+        }
+    }
     int rc = 0;
     struct dirent *de;
     errno = 0;
@@ -162,6 +222,9 @@ static int bind_rootfs(struct fsctx *c)
     }
     if (rc == 0 && errno != 0)
         rc = fs_fail(c, "readdir rootfs", c->p->rootfs);
+    if (c->rtree >= 0)
+        close(c->rtree);
+    c->rtree = -1;
     closedir(d);
     return rc;
 }
@@ -242,12 +305,14 @@ static int setup_dev(struct fsctx *c)
             close(src);
             return fs_fail(c, "create mount point", in + strlen(NEWROOT));
         }
-        int rc =
-            fs_bind_tree(c, src, dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, in + strlen(NEWROOT));
+        /* A plain bind (one call): a device node is never executed nor set-id, so the mount
+         * flags that matter elsewhere do not here. */
+        char sp[64], dp[64];
+        int rc = mount(fs_fdpath(src, sp), fs_fdpath(dst, dp), NULL, MS_BIND, NULL);
         close(src);
         close(dst);
         if (rc != 0)
-            return -1;
+            return fs_fail(c, "bind the host device onto", in + strlen(NEWROOT));
     }
     static const char *const links[][2] = {{"fd", "/proc/self/fd"},
                                            {"stdin", "/proc/self/fd/0"},
@@ -631,14 +696,15 @@ static int finish(struct fsctx *c)
         return fs_fail(c, "remount read-only", "/ (root tmpfs)");
     fs_close_fd(&c->oldroot);
     fs_close_fd(&c->newroot);
-    if (umount2(OLDROOT, MNT_DETACH) != 0)
-        return fs_fail(c, "detach old root", OLDROOT);
+    /* One detach for everything: after pivot_root(".", ".") the staging root (and the old root
+     * mounted beneath it) sits on top of the new root, and a lazy unmount of it takes the whole
+     * subtree. Every unmount batch costs an expedited RCU grace period, so one, not two. */
     if (chdir(NEWROOT) != 0)
         return fs_fail(c, "chdir", NEWROOT);
     if (syscall(SYS_pivot_root, ".", ".") != 0)
         return fs_fail(c, "pivot_root into", NEWROOT);
     if (umount2(".", MNT_DETACH) != 0)
-        return fs_fail(c, "detach staging root", "/");
+        return fs_fail(c, "detach the staging and old roots", "/");
     if (chdir("/") != 0 || chdir("/workspace") != 0)
         return fs_fail(c, "chdir", "/workspace");
     return 0;
@@ -660,8 +726,12 @@ int pd_fs_setup(const struct pd_fs_plan *p, struct pd_err *err)
             "every non-zero count");
         return -1;
     }
-    struct fsctx c = {
-        .p = p, .err = err, .legacy = p->legacy_mount_api, .newroot = -1, .oldroot = -1};
+    struct fsctx c = {.p = p,
+                      .err = err,
+                      .legacy = p->legacy_mount_api,
+                      .newroot = -1,
+                      .oldroot = -1,
+                      .rtree = -1};
     mode_t old_umask = umask(022);
     int rc = stage(&c);
     if (rc == 0)

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,8 +188,25 @@ static int read_msg(struct pd_sandbox *sb, struct sb_msg *m, int *fds, size_t ma
     return 0;
 }
 
-static int send_proceed(struct pd_sandbox *sb, unsigned degraded, char *warnings, size_t cap,
-                        struct pd_err *err)
+static void make_cgroup(struct pd_sandbox *sb, const struct pd_sandbox_spec *spec, char *warnings,
+                        size_t cap)
+{
+    struct pd_err cerr = {{0}};
+    char cgname[96];
+    snprintf(cgname, sizeof cgname, "paddock-%.40s-%d", spec->name ? spec->name : "run",
+             (int)getpid()); /* unique: two sandboxes may share a name */
+    /* No freezer: init's death ends the PID namespace, which kills everything reliably. */
+    const struct pd_cg_env env = {.no_freezer = true};
+    sb->cg = pd_cgroup_create_env(&env, cgname, &spec->limits, &cerr);
+    if (!sb->cg && !(spec->degraded & PD_SB_LAYER_CGROUP))
+        appendf(warnings, cap,
+                "cgroup: %s; limits fall back to rlimits (memory as address space, "
+                "processes per user, CPU unlimited); --allow-degraded=cgroup accepts this\n",
+                cerr.msg);
+}
+
+static int send_proceed(struct pd_sandbox *sb, unsigned degraded, bool rlimits, char *warnings,
+                        size_t cap, struct pd_err *err)
 {
     struct pd_filter_prog prog = {NULL, 0};
     struct pd_err ferr = {{0}};
@@ -209,6 +228,7 @@ static int send_proceed(struct pd_sandbox *sb, unsigned degraded, char *warnings
         return -1;
     }
     m->kind = SB_MSG_PROCEED;
+    m->flags = rlimits ? SB_PROCEED_RLIMITS : 0;
     m->ninsns = prog.len;
     if (prog.len)
         memcpy(m->insns, prog.insns, (size_t)prog.len * sizeof(struct sock_filter));
@@ -242,23 +262,14 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
     }
     sb->pidfd = sb->ctl = sb->proxy_fd = sb->dns_udp_fd = sb->dns_tcp_fd = sb->pty_master = -1;
 
-    /* Resource limits: a cgroup nested under ours, else rlimits (applied by the agent). */
-    struct pd_err cerr = {{0}};
+    /* Resource limits: a cgroup nested under ours, else rlimits (applied by the agent). On cgroup
+     * v2 it is made now and S is cloned straight into it; on v1 it is made and joined while S
+     * builds the sandbox (below), off the start path. */
     bool want_limits = spec.limits.memory_bytes || spec.limits.pids || spec.limits.cpu_millis;
-    if (want_limits) {
-        char cgname[96];
-        snprintf(cgname, sizeof cgname, "paddock-%.40s-%d", spec.name ? spec.name : "run",
-                 (int)getpid()); /* unique: two sandboxes may share a name */
-        /* No freezer: init's death ends the PID namespace, which kills everything reliably. */
-        const struct pd_cg_env env = {.no_freezer = true};
-        sb->cg = pd_cgroup_create_env(&env, cgname, &spec.limits, &cerr);
-        if (!sb->cg && !(spec.degraded & PD_SB_LAYER_CGROUP))
-            appendf(warnings, cap,
-                    "cgroup: %s; limits fall back to rlimits (memory as address space, "
-                    "processes per user, CPU unlimited); --allow-degraded=cgroup accepts this\n",
-                    cerr.msg);
-    }
-    spec.use_rlimits = want_limits && !sb->cg;
+    struct statfs sfs;
+    bool v2 = statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
+    if (want_limits && v2)
+        make_cgroup(sb, &spec, warnings, cap);
 
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -328,9 +339,11 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
     }
     /* While S builds its filesystem: join the cgroup (a v1 attach waits for an RCU grace period,
      * milliseconds on a busy host) and compile the syscall filter. */
+    if (want_limits && !v2)
+        make_cgroup(sb, &spec, warnings, cap);
     if (sb->cg && pd_cgroup_dirfd(sb->cg) < 0 && pd_cgroup_add(sb->cg, sb->pid, err) != 0)
         goto fail;
-    if (send_proceed(sb, spec.degraded, warnings, cap, err) != 0) {
+    if (send_proceed(sb, spec.degraded, want_limits && !sb->cg, warnings, cap, err) != 0) {
         /* S may have ended with its own report first (a failed setup step): that is the news. */
         struct pd_err serr = {{0}};
         if (read_msg(sb, &m, fds, PD_FDPASS_MAX, &serr) == 0 && m.kind == SB_MSG_ERROR)

@@ -18,8 +18,8 @@
  *   kernel ends every process of the PID namespace.
  *   The agent process: new session (controlling terminal = the sandbox's pty when there is one),
  *   cwd /workspace, Landlock (fs.h), every capability dropped (effective, permitted, inheritable,
- *   ambient, bounding) with securebits locked, no_new_privs, rlimits when no cgroup, the syscall
- *   filter (filter.h), then execvpe of the command with exactly the given environment and fds 0-2.
+ *   ambient, bounding) with securebits locked, no_new_privs, rlimits when no cgroup, then execvpe
+ *   of the command with exactly the given environment and fds 0-2.
  *
  * Failure: a layer that cannot be set up makes pd_sandbox_start() fail with err naming the layer
  * ("netns: ...") and the step, unless spec->degraded allows that layer to be skipped (then the
@@ -72,7 +72,6 @@ struct pd_sandbox_spec {
     unsigned degraded; /* PD_SB_LAYER_* the caller allows to be missing */
     /* Filled by pd_sandbox_start for the sandbox's side (callers leave them zero). */
     bool userns; /* the sandbox has its own user namespace */
-    bool use_rlimits; /* no cgroup: the agent applies limits as rlimits */
 };
 
 struct pd_sandbox;

@@ -35,8 +35,10 @@ struct sb_msg {
  * after it. */
 #define SB_GO 'g'
 #define SB_MSG_PROCEED 0x50524f43u
+#define SB_PROCEED_RLIMITS 1u /* no cgroup: the agent applies the limits as rlimits */
 struct sb_proceed {
     uint32_t kind;
+    uint32_t flags;
     uint32_t ninsns;
     struct sock_filter insns[]; /* at most BPF_MAXINSNS */
 };
