@@ -12,12 +12,11 @@
  *  1. every existing mount made private recursively (nothing propagates to or from the host);
  *     a staging tmpfs over the old /tmp becomes the root (pivot_root); the old root is /oldroot.
  *  2. /newroot = a tmpfs holding, for each top-level entry of the rootfs, a recursive bind made
- *     read-only, nosuid, nodev on every submount (the rootfs cloned once with open_tree, made
- *     read-only with one recursive mount_setattr, each entry a clone of its part moved into place;
- *     per entry on kernels that cannot clone from a detached tree; else mount(2) and a mountinfo
- *     walk remounting each submount with its locked flags kept). Entries that would be covered at
- *     once are not bound: a masked directory is an empty 0000 directory, HOME an empty directory
- *     for its tmpfs, /home (when HOME lies in it) only the way to HOME.
+ *     read-only, nosuid, nodev on every submount (open_tree + mount_setattr + move_mount on 5.12+,
+ *     else mount(2) and a mountinfo walk remounting each submount with its locked flags kept).
+ *     Entries that would be covered at once are not bound: a masked directory is an empty 0000
+ *     directory, HOME an empty directory for its tmpfs, /home (when HOME lies in it) only the
+ *     way to HOME.
  *     Top-level symlinks are copied as symlinks. proc, dev, sys, tmp and workspace are not bound:
  *     the root tmpfs holds empty mount points, so /workspace need not exist in the rootfs.
  *  3. /proc: a fresh procfs of the new PID namespace; /proc/sys read-only; sysrq-trigger, kcore,

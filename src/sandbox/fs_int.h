@@ -26,7 +26,6 @@ struct fsctx {
     bool legacy; /* mount(2) only: no open_tree/mount_setattr/move_mount */
     int newroot; /* O_PATH of /newroot (the root tmpfs) */
     int oldroot; /* O_PATH of /oldroot (the host's root) */
-    int rtree; /* bind_rootfs: the rootfs cloned and made read-only once, or -1 */
 };
 
 /* "STEP PATH: strerror(errno)" into c->err; returns -1, errno kept. */

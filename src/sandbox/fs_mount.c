@@ -160,27 +160,8 @@ static int root_entry(struct fsctx *c, int rootfd, const char *name)
     }
     char what[300];
     snprintf(what, sizeof what, "/%s (read-only root)", name);
-    int rc;
-    int sub =
-        c->rtree >= 0
-            ? (int)syscall(SYS_open_tree, c->rtree, name,
-                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW)
-            : -1;
-    if (sub >= 0) {
-        /* From the tree made read-only once (bind_rootfs): a clone and a move, no setattr. */
-        rc = (int)syscall(SYS_move_mount, sub, "", dst, "",
-                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
-        if (rc != 0)
-            rc = fs_fail(c, "move_mount onto", what);
-        close(sub);
-    } else {
-        if (c->rtree >= 0) { /* this kernel cannot clone from a detached tree: one by one */
-            close(c->rtree);
-            c->rtree = -1;
-        }
-        rc = fs_bind_tree(c, src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                          what);
-    }
+    int rc =
+        fs_bind_tree(c, src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what);
     close(src);
     close(dst);
     return rc;
@@ -197,21 +178,6 @@ static int bind_rootfs(struct fsctx *c)
         close(rootfd);
         return -1;
     }
-    /* The whole rootfs cloned and made read-only, nosuid, nodev once (new mount API); each
-     * top-level entry is then a clone of its part of that tree. */
-    c->rtree = -1;
-    if (!c->legacy) {
-        c->rtree = (int)syscall(SYS_open_tree, rootfd, "",
-                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
-        struct mount_attr ma;
-        memset(&ma, 0, sizeof ma);
-        ma.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-        if (c->rtree >= 0 && syscall(SYS_mount_setattr, c->rtree, "", AT_EMPTY_PATH | AT_RECURSIVE,
-                                     &ma, sizeof ma) != 0) {
-            close(c->rtree);
-            c->rtree = -1;
-        }
-    }
     int rc = 0;
     struct dirent *de;
     errno = 0;
@@ -222,9 +188,6 @@ static int bind_rootfs(struct fsctx *c)
     }
     if (rc == 0 && errno != 0)
         rc = fs_fail(c, "readdir rootfs", c->p->rootfs);
-    if (c->rtree >= 0)
-        close(c->rtree);
-    c->rtree = -1;
     closedir(d);
     return rc;
 }
@@ -726,12 +689,8 @@ int pd_fs_setup(const struct pd_fs_plan *p, struct pd_err *err)
             "every non-zero count");
         return -1;
     }
-    struct fsctx c = {.p = p,
-                      .err = err,
-                      .legacy = p->legacy_mount_api,
-                      .newroot = -1,
-                      .oldroot = -1,
-                      .rtree = -1};
+    struct fsctx c = {
+        .p = p, .err = err, .legacy = p->legacy_mount_api, .newroot = -1, .oldroot = -1};
     mode_t old_umask = umask(022);
     int rc = stage(&c);
     if (rc == 0)
