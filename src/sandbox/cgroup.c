@@ -670,6 +670,34 @@ int pd_cgroup_add(struct pd_cgroup *cg, pid_t pid, struct pd_err *err)
     return 0;
 }
 
+int pd_cgroup_v1_join_fds(const struct pd_cgroup *cg, int *fds, size_t max, struct pd_err *err)
+{
+    if (!cg || cg->kind != PD_CG_V1) {
+        pd_err_set(err, "cgroup: join fds exist for cgroup v1 groups only");
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < PD_CG_NCTL; k++) {
+        if (!dir_owned(&cg->v1[k]))
+            continue;
+        if (n >= max) {
+            pd_err_set(err, "cgroup v1: more than %zu hierarchies", max);
+            goto fail;
+        }
+        int fd = openat(cg->v1[k].fd, "tasks", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+            pd_err_set(err, "cgroup v1: open %s/tasks: %s", cg->v1[k].path, strerror(errno));
+            goto fail;
+        }
+        fds[n++] = fd;
+    }
+    return (int)n;
+fail:
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+    return -1;
+}
+
 int pd_cgroup_events(const struct pd_cgroup *cg, struct pd_cg_events *out, struct pd_err *err)
 {
     memset(out, 0, sizeof *out);

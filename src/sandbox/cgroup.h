@@ -135,6 +135,14 @@ const char *pd_cgroup_path(const struct pd_cgroup *cg, enum pd_cg_ctl ctl);
  * hierarchy on v1. 0, or -1 with err naming the file. */
 int pd_cgroup_add(struct pd_cgroup *cg, pid_t pid, struct pd_err *err);
 
+/* cgroup v1 only: O_WRONLY fds of the group's `tasks` file in each hierarchy (fills fds[0..n),
+ * returns n, or -1 with err). A single-threaded process that writes "0" to each joins the group
+ * itself: moving one thread (the writer) skips the global threadgroup lock that moving a process
+ * through cgroup.procs takes, and with it the RCU grace period that lock's writer waits for
+ * (milliseconds). The write is checked with the opener's credentials, so the fds may be handed
+ * to the process that joins. The caller closes them. */
+int pd_cgroup_v1_join_fds(const struct pd_cgroup *cg, int *fds, size_t max, struct pd_err *err);
+
 /* Facts for the exit report. */
 struct pd_cg_events {
     uint64_t oom_kills; /* v2 memory.events oom_kill, v1 memory.oom_control oom_kill */

@@ -180,10 +180,22 @@ static int recv_proceed(int ctl, struct pd_filter_prog *out, bool *rlimits, stru
         pd_err_set(err, "sandbox: out of memory");
         return -1;
     }
-    ssize_t n;
-    do
-        n = recv(ctl, m, cap, MSG_TRUNC);
-    while (n < 0 && errno == EINTR);
+    int join[PD_FDPASS_MAX];
+    ssize_t n = pd_fdpass_recv(ctl, m, cap, join, PD_FDPASS_MAX);
+    /* Join the sandbox's cgroup (v1: one "0" per hierarchy's tasks file moves this thread). */
+    for (int i = 0; i < PD_FDPASS_MAX; i++) {
+        if (join[i] < 0)
+            continue;
+        if (n > 0 && write(join[i], "0", 1) != 1) {
+            pd_err_set(err, "cgroup: join the sandbox's group: %s", strerror(errno));
+            n = -2;
+        }
+        close(join[i]);
+    }
+    if (n == -2) {
+        free(m);
+        return -1;
+    }
     if (n < (ssize_t)sizeof *m || (size_t)n > cap || m->kind != SB_MSG_PROCEED ||
         m->ninsns > BPF_MAXINSNS ||
         (size_t)n != sizeof *m + (size_t)m->ninsns * sizeof(struct sock_filter)) {

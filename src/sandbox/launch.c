@@ -205,8 +205,8 @@ static void make_cgroup(struct pd_sandbox *sb, const struct pd_sandbox_spec *spe
                 cerr.msg);
 }
 
-static int send_proceed(struct pd_sandbox *sb, unsigned degraded, bool rlimits, char *warnings,
-                        size_t cap, struct pd_err *err)
+static int send_proceed(struct pd_sandbox *sb, unsigned degraded, bool rlimits, const int *join,
+                        size_t njoin, char *warnings, size_t cap, struct pd_err *err)
 {
     struct pd_filter_prog prog = {NULL, 0};
     struct pd_err ferr = {{0}};
@@ -233,8 +233,10 @@ static int send_proceed(struct pd_sandbox *sb, unsigned degraded, bool rlimits, 
     if (prog.len)
         memcpy(m->insns, prog.insns, (size_t)prog.len * sizeof(struct sock_filter));
     pd_sandbox_filter_prog_free(&prog);
-    ssize_t n = send(sb->ctl, m, len, MSG_NOSIGNAL);
-    int e = errno;
+    int e = 0;
+    ssize_t n = pd_fdpass_send(sb->ctl, m, len, join, njoin) == 0 ? (ssize_t)len : -1;
+    if (n < 0)
+        e = errno;
     free(m);
     if (n != (ssize_t)len) {
         pd_err_set(err, "sandbox: send the syscall filter to the sandbox: %s",
@@ -339,11 +341,27 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
     }
     /* While S builds its filesystem: join the cgroup (a v1 attach waits for an RCU grace period,
      * milliseconds on a busy host) and compile the syscall filter. */
+    int join[PD_FDPASS_MAX];
+    int njoin = 0;
     if (want_limits && !v2)
         make_cgroup(sb, &spec, warnings, cap);
-    if (sb->cg && pd_cgroup_dirfd(sb->cg) < 0 && pd_cgroup_add(sb->cg, sb->pid, err) != 0)
+    if (sb->cg && pd_cgroup_kind(sb->cg) == PD_CG_V1) {
+        /* S joins by itself, as a single thread: no RCU wait (cgroup.h). */
+        struct pd_err jerr;
+        njoin = pd_cgroup_v1_join_fds(sb->cg, join, PD_FDPASS_MAX, &jerr);
+        if (njoin < 0) {
+            njoin = 0;
+            if (pd_cgroup_add(sb->cg, sb->pid, err) != 0)
+                goto fail;
+        }
+    } else if (sb->cg && pd_cgroup_dirfd(sb->cg) < 0 && pd_cgroup_add(sb->cg, sb->pid, err) != 0) {
         goto fail;
-    if (send_proceed(sb, spec.degraded, want_limits && !sb->cg, warnings, cap, err) != 0) {
+    }
+    int prc = send_proceed(sb, spec.degraded, want_limits && !sb->cg, join, (size_t)njoin, warnings,
+                           cap, err);
+    for (int i = 0; i < njoin; i++)
+        close(join[i]);
+    if (prc != 0) {
         /* S may have ended with its own report first (a failed setup step): that is the news. */
         struct pd_err serr = {{0}};
         if (read_msg(sb, &m, fds, PD_FDPASS_MAX, &serr) == 0 && m.kind == SB_MSG_ERROR)

@@ -593,6 +593,68 @@ static void fork_loop(int arg)
         pause();
 }
 
+/* A forked child joins by writing "0" to the tasks fds the parent opened (as the sandbox's first
+ * process does): it and everything it forks afterwards are in the group, the parent is not. */
+static void test_v1_join_fds(void **state)
+{
+    (void)state;
+    if (!have_v1())
+        return;
+    char name[64];
+    name_for(name, sizeof name, "join");
+    struct pd_limits lim = {16u << 20, 8, 0};
+    struct pd_err err = {""};
+    struct pd_cgroup *cg = pd_cgroup_create(name, &lim, &err);
+    if (!cg)
+        fail_msg("create: %s", err.msg);
+    int fds[8];
+    int n = pd_cgroup_v1_join_fds(cg, fds, 8, &err);
+    if (n < 2)
+        fail_msg("join fds: %d (%s)", n, err.msg);
+    int rp[2];
+    assert_int_equal(pipe2(rp, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char ok = 1;
+        for (int i = 0; i < n; i++)
+            if (write(fds[i], "0", 1) != 1)
+                ok = 0;
+        pid_t g = fork(); /* a later child is born inside */
+        if (g == 0)
+            _exit(0);
+        ok = (char)(ok && g > 0 && waitpid(g, NULL, 0) == g);
+        if (write(rp[1], &ok, 1) != 1)
+            _exit(2);
+        pause();
+        _exit(0);
+    }
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    close(rp[1]);
+    char ok = 0;
+    assert_int_equal(read(rp[0], &ok, 1), 1);
+    close(rp[0]);
+    assert_int_equal(ok, 1);
+    char path[64], text[4096];
+    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t got = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[got] = '\0';
+    assert_non_null(strstr(text, name)); /* the child is in the group ... */
+    f = fopen("/proc/self/cgroup", "r");
+    assert_non_null(f);
+    got = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[got] = '\0';
+    assert_null(strstr(text, name)); /* ... the parent is not */
+    pd_cgroup_destroy(cg); /* kills the child */
+    int st;
+    assert_true(wait_ms(pid, 5000, &st));
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
 static void test_v1_fork_loop_stopped_by_pids(void **state)
 {
     (void)state;
@@ -1332,6 +1394,7 @@ int main(void)
         cmocka_unit_test_teardown(test_v1_create_limits_destroy, sweep),
         cmocka_unit_test_teardown(test_v1_refused_values, sweep),
         cmocka_unit_test_teardown(test_v1_memory_balloon_oom_killed, sweep),
+        cmocka_unit_test_teardown(test_v1_join_fds, sweep),
         cmocka_unit_test_teardown(test_v1_fork_loop_stopped_by_pids, sweep),
         cmocka_unit_test_teardown(test_v1_destroy_kills_stubborn_family, sweep),
         cmocka_unit_test_teardown(test_v1_stale_group, sweep),
