@@ -339,8 +339,9 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
         pd_err_set(err, "sandbox: release the sandbox's first process: %s", strerror(errno));
         goto fail;
     }
-    /* While S builds its filesystem: join the cgroup (a v1 attach waits for an RCU grace period,
-     * milliseconds on a busy host) and compile the syscall filter. */
+    /* While S builds its filesystem: make the v1 cgroup and open what S needs to join it (S joins
+     * by itself on receipt, as one thread: no RCU wait; see cgroup.h), and compile the syscall
+     * filter. */
     int join[PD_FDPASS_MAX];
     int njoin = 0;
     if (want_limits && !v2)
