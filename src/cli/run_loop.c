@@ -208,15 +208,18 @@ static void relay_begin(struct relay *r, int master)
     if (tcgetattr(0, &r->saved) == 0) {
         struct termios raw = r->saved;
         cfmakeraw(&raw);
-        if (tcsetattr(0, TCSADRAIN, &raw) == 0)
+        if (tcsetattr(0, TCSANOW, &raw) == 0)
             r->raw = true;
     }
 }
 
+/* TCSANOW, not TCSADRAIN: draining waits until whoever holds the terminal's other side has read
+ * all our output, and a program that drives us through a pty and waits for our exit before reading
+ * would then wait for us forever. Output already written was processed when it was written. */
 static void relay_end(struct relay *r)
 {
     if (r->raw)
-        tcsetattr(0, TCSADRAIN, &r->saved);
+        tcsetattr(0, TCSANOW, &r->saved);
     r->raw = false;
 }
 
