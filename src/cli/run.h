@@ -12,7 +12,7 @@
 struct run_gateway {
     pid_t pid;
     int pidfd; /* -1 once reaped */
-    int sock; /* our end of --listeners-from, -1 once the listeners are sent */
+    int sock; /* our end of --listeners-from: the listeners, then the gateway's lifeline */
     bool termed; /* SIGTERM sent */
 };
 

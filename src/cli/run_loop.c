@@ -154,10 +154,10 @@ static void activate_gateway(struct run_ctx *ctx, int lfds[3])
     int rc = pd_run_gateway_spawn(ctx);
     int e = 0;
     if (rc == 0) {
+        /* The socket stays open: it is the gateway's lifeline (it shuts down when our end closes,
+         * however we end). */
         rc = pd_fdpass_send(gw->sock, "listeners", 9, lfds, 3);
         e = errno;
-        close(gw->sock);
-        gw->sock = -1;
     }
     for (int i = 0; i < 3; i++) {
         close(lfds[i]);

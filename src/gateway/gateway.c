@@ -6,6 +6,9 @@
 #include "gateway/ossl.h"
 
 #include <errno.h>
+#include <sys/socket.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <malloc.h>
@@ -306,6 +309,49 @@ static char *absolute_path(const char *path, struct pd_err *err)
     return s;
 }
 
+/* --listeners-from: the launcher's socket is also its lifeline. The launcher keeps its end open
+ * while the sandbox runs; when it ends, however it ends (kill -9 included: a parent-death signal
+ * does not survive the switch to --user), the gateway reads EOF and shuts down, so no gateway
+ * outlives its sandbox holding the sandbox's sockets. */
+struct lifeline {
+    int fd;
+    struct pd_loop *loop;
+    atomic_bool stopping;
+    pthread_t thread;
+    bool running;
+};
+
+static void *lifeline_watch(void *arg)
+{
+    struct lifeline *ll = arg;
+    for (;;) {
+        char b[16];
+        ssize_t n = read(ll->fd, b, sizeof b);
+        if (n > 0 || (n < 0 && errno == EINTR))
+            continue;
+        if (!atomic_load(&ll->stopping)) {
+            pd_log(PD_LOG_WARN, COMPONENT, "launcher_gone",
+                   PD_LSTR("action", "shutting down: the sandbox this gateway serves has ended"));
+            pd_loop_shutdown(ll->loop);
+        }
+        return NULL;
+    }
+}
+
+static void lifeline_stop(struct lifeline *ll)
+{
+    if (ll->fd < 0)
+        return;
+    if (ll->running) {
+        atomic_store(&ll->stopping, true);
+        shutdown(ll->fd, SHUT_RDWR); /* wakes the blocked read */
+        pthread_join(ll->thread, NULL);
+        ll->running = false;
+    }
+    close(ll->fd);
+    ll->fd = -1;
+}
+
 /* --listeners-from: wait for the launcher's message (it comes once the sandbox exists). */
 static int receive_listeners(struct pd_gateway_opts *o, struct pd_err *err)
 {
@@ -313,17 +359,17 @@ static int receive_listeners(struct pd_gateway_opts *o, struct pd_err *err)
     int fds[3];
     ssize_t n = pd_fdpass_recv(o->listeners_from, msg, sizeof msg, fds, 3);
     int e = errno;
-    close(o->listeners_from);
-    o->has_listeners_from = false;
+    /* The socket stays open (pd_gateway_run watches it: the launcher's end closes when it dies). */
     if (n <= 0 || n != 9 || memcmp(msg, "listeners", 9) != 0 || fds[0] < 0 || fds[1] < 0 ||
         fds[2] < 0) {
         for (int i = 0; i < 3; i++)
             if (fds[i] >= 0)
                 close(fds[i]);
-        pd_err_set(err, "%s", n < 0 ? strerror(e)
-                              : n == 0 ? "the launcher closed the socket before sending the "
-                                         "listeners"
-                                       : "expected one 'listeners' message with three fds");
+        pd_err_set(err, "%s",
+                   n < 0    ? strerror(e)
+                   : n == 0 ? "the launcher closed the socket before sending the "
+                              "listeners"
+                            : "expected one 'listeners' message with three fds");
         return -1;
     }
     if (o->nspecs >= PD_LOOP_MAX_LISTENERS - 1 || o->ndns >= sizeof o->dns / sizeof o->dns[0] ||
@@ -351,6 +397,7 @@ int pd_gateway_run(struct pd_gateway_opts *o)
     struct pd_http_server *admin = NULL;
     struct pd_dns_server *dns = NULL;
     bool dns_taken = false;
+    struct lifeline ll = {.fd = -1, .loop = NULL, .running = false};
     char *config_abs = NULL;
     /* Relay read buffers (PX_READ_SIZE) come and go per read: without this, freeing one at the top
      * of a worker's arena trims the arena (madvise) and the next read faults the pages back in. */
@@ -368,7 +415,8 @@ int pd_gateway_run(struct pd_gateway_opts *o)
     gw->config_path = config_abs;
     gw->sandbox_id = o->sandbox_id;
     gw->policy = pd_gw_policy_load(gw->config_path, NULL, &err);
-    if (gw->policy && o->sandbox_id && pd_gw_policy_set_sandbox_id(gw->policy, o->sandbox_id) != 0) {
+    if (gw->policy && o->sandbox_id &&
+        pd_gw_policy_set_sandbox_id(gw->policy, o->sandbox_id) != 0) {
         pd_gw_policy_unref(gw->policy);
         gw->policy = NULL;
         pd_err_set(&err, "out of memory");
@@ -377,9 +425,14 @@ int pd_gateway_run(struct pd_gateway_opts *o)
         fprintf(stderr, "paddock gateway: %s\n", err.msg);
         goto out;
     }
-    if (o->has_listeners_from && receive_listeners(o, &err) != 0) {
-        fprintf(stderr, "paddock gateway: --listeners-from %d: %s\n", o->listeners_from, err.msg);
-        goto out;
+    if (o->has_listeners_from) {
+        if (receive_listeners(o, &err) != 0) {
+            fprintf(stderr, "paddock gateway: --listeners-from %d: %s\n", o->listeners_from,
+                    err.msg);
+            goto out;
+        }
+        ll.fd = o->listeners_from; /* owned by ll from here */
+        o->has_listeners_from = false;
     }
     if (o->nspecs == 0) {
         size_t n = pd_gw_policy_listen_count(gw->policy);
@@ -497,13 +550,21 @@ int pd_gateway_run(struct pd_gateway_opts *o)
         goto out;
     }
     dns_taken = true; /* pd_dns_server_new owns the inherited DNS fds from here, on every path */
-    if (o->ndns > 0 && !(dns = pd_dns_server_new(gw, gw->loop, o->dns, o->dns_udp_fds, o->ndns,
-                                                 gw->reg, &err))) {
+    if (o->ndns > 0 &&
+        !(dns = pd_dns_server_new(gw, gw->loop, o->dns, o->dns_udp_fds, o->ndns, gw->reg, &err))) {
         fprintf(stderr, "paddock gateway: %s\n", err.msg);
         goto out;
     }
     /* Every listener, the policy (credential files), the TLS context and the budget state file
      * are open, and no worker thread exists yet: give up root, capabilities and syscalls now. */
+    if (ll.fd >= 0) {
+        ll.loop = gw->loop;
+        if (pthread_create(&ll.thread, NULL, lifeline_watch, &ll) != 0) {
+            fprintf(stderr, "paddock gateway: cannot start the launcher watch thread\n");
+            goto out;
+        }
+        ll.running = true;
+    }
     struct pd_confine_opts co = {.user = o->user, .no_seccomp = o->no_seccomp};
     if (pd_confine(&co, &err) != 0) {
         fprintf(stderr, "paddock gateway: %s\n", err.msg);
@@ -524,6 +585,7 @@ out:
         if (pd_budget_flush(gw->budget, &ferr) != 0)
             pd_log(PD_LOG_ERROR, COMPONENT, "budget_flush_failed", PD_LSTR("error", ferr.msg));
     }
+    lifeline_stop(&ll);
     pd_loop_free(gw->loop);
     pd_dns_server_free(dns);
     pd_http_server_free(admin);

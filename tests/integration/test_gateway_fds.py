@@ -78,12 +78,13 @@ def test_listeners_from_socket(daemons, tmp_path):
     proxy.listen(16)
     pport = proxy.getsockname()[1]
     u, t, dport = udp_tcp_pair()
-    with a, b, proxy, u, t:
+    with b, proxy, u, t:
         d = daemons([harness.paddock_path(), "gateway", "--config", write_policy(tmp_path),
                      "--listeners-from", str(b.fileno()), "--workers", "1"],
                     pass_fds=(b.fileno(),), wait_ready=False)
         b.close()
         socket.send_fds(a, [b"listeners"], [proxy.fileno(), u.fileno(), t.fileno()])
+    # Our copies of the listeners are closed; `a` stays open, as the launcher keeps it.
     d.wait_event("dns_listening")
     d.wait_event("listening")
     assert ask(dport, "api.example.com").addrs() == ["127.0.0.1"]
@@ -91,6 +92,11 @@ def test_listeners_from_socket(daemons, tmp_path):
         c.send(b"GET http://evil.example.net/ HTTP/1.1\r\nHost: evil.example.net\r\n\r\n")
         r = c.read_response()
         assert r.status == 403 and r.json()["error"] == "destination_not_allowed"
+    # The socket is the launcher's lifeline: when its end closes (the launcher died), the gateway
+    # shuts down instead of serving a sandbox that is gone.
+    a.close()
+    assert d.wait_exit() == 0
+    assert d.wait_event("launcher_gone")
 
 
 def test_listeners_from_eof_exits(daemons, tmp_path):

@@ -431,6 +431,37 @@ def test_gateway_killed_mid_run_leaves_no_way_out(sbx, origin, world):
     assert world.received() == []
 
 
+def _alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_launcher_killed_leaves_nothing_behind(sbx, origin):
+    """kill -9 of paddock run itself (no chance to clean up): the sandbox dies with it (its first
+    process has a parent-death signal) and so does the gateway, although its parent-death signal did
+    not survive its switch to --user: it watches the launcher's end of their socket."""
+    url = f"http://origin.test:{origin.port}/x"
+    script = f"{PROBE} http {url} > {WS}/r1.json; touch {WS}/ready; sleep 60"
+    p = sbx.popen(["sh", "-c", script], policy=origin_policy(origin))
+    try:
+        harness.wait_until(lambda: os.path.exists(sbx.host(f"{WS}/ready")) or p.poll() is not None,
+                           timeout=30, what="the agent's first request")
+        assert p.poll() is None, stop_popen(p)
+        family = descendants(p.pid)
+        assert any(b"gateway" in cmdline(k) for k in family), [(k, cmdline(k)) for k in family]
+        assert any(b"sleep" in cmdline(k) for k in family), [(k, cmdline(k)) for k in family]
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+        harness.wait_until(lambda: not any(_alive(k) for k in family), timeout=15,
+                           what="the gateway and the sandbox to end after their launcher")
+    finally:
+        stop_popen(p)
+
+
 def _pty_run(sbx, cmd, rows=30, cols=100):
     """paddock run with a terminal on stdin/stdout/stderr (as from an interactive shell): returns the
     Popen and the master side, whose window size is rows x cols."""
