@@ -39,7 +39,8 @@ struct pd_gateway_opts {
     /* --listeners-from FD: a Unix socket on which the launcher (`paddock run`, agentd) sends, once
      * the policy is loaded, one message "listeners" with three fds: the proxy's listening TCP
      * socket and the DNS UDP and TCP sockets (created inside a sandbox's network namespace). They
-     * are added to specs/dns. EOF before the message (the launcher gave up) exits with 1. */
+     * are added to specs/dns. EOF before the message (the launcher gave up) exits with 1; EOF
+     * later (the launcher ended, however) shuts the gateway down: the socket is its lifeline. */
     bool has_listeners_from;
     int listeners_from;
     const char *sandbox_id; /* --sandbox-id: replaces the policy's sandbox_id (every load) */
