@@ -27,21 +27,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "core/sys_compat.h"
+
 #include "cli/run.h"
 #include "core/fdpass.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
 
 #define STOP_GRACE_S 10 /* after SIGTERM/SIGINT is forwarded, SIGKILL follows this much later */
 #define GATEWAY_STOP_MS 2000 /* the gateway's graceful shutdown, then SIGKILL */

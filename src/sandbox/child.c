@@ -19,20 +19,11 @@
 
 #include "core/caps.h"
 #include "sandbox/filter.h"
-#include "sandbox/probe_int.h"
+#include "core/sys_compat.h"
 #include "sandbox/sandbox_int.h"
 
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
-#endif
-#ifndef SYS_close_range
-#define SYS_close_range 436
 #endif
 
 extern char **environ;

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "sandbox/probe_int.h"
+#include "core/sys_compat.h"
 #include "sandbox/sandbox_int.h"
 
 static bool forwarded(int sig)

@@ -20,12 +20,9 @@
 
 #include "sandbox/filter.h"
 #include "sandbox/probe.h"
-#include "sandbox/probe_int.h"
+#include "core/sys_compat.h"
 #include "sandbox/sandbox_int.h"
 
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
 #define SB_CLONE_PIDFD 0x00001000ULL
 #define SB_CLONE_INTO_CGROUP 0x200000000ULL
 

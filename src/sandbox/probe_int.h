@@ -9,26 +9,10 @@
 #include <stddef.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/wait.h> /* idtype_t: P_PIDFD below is a fallback for older headers */
+#include <sys/wait.h>
 
+#include "core/sys_compat.h" /* syscall numbers older headers may lack */
 #include "sandbox/probe.h"
-
-/* Numbers older headers may lack (x86_64 and every architecture with the generic table). */
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
-#ifndef SYS_landlock_create_ruleset
-#define SYS_landlock_create_ruleset 444
-#endif
-#ifndef SYS_landlock_restrict_self
-#define SYS_landlock_restrict_self 446
-#endif
 
 struct child_report {
     int state; /* enum pd_probe_state */
