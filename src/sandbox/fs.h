@@ -129,8 +129,10 @@ int pd_fs_landlock(const struct pd_fs_plan *p, const uint16_t *connect_ports, si
  *   (all under HOME are covered by HOME's tmpfs too; they are listed so a plan whose HOME differs
  *   from the caller's real home, or a bind of it, still hides them)
  *   /root (when home is not /root)            the administrator's files
- *   /etc/shadow /etc/gshadow /etc/sudoers.d   password hashes, sudo rules
- *   /etc/ssh                                  host private keys
+ *   /etc/shadow /etc/gshadow                  password hashes
+ *   /etc/sudoers /etc/sudoers.d               sudo rules
+ *   /etc/ssh /etc/ssl/private                 host private keys (SSH, TLS): readable by their
+ *                                             owner, root, which a root caller's command is
  *   /run /var/run                             daemon sockets (docker.sock, dbus, systemd, agent)
  *   /var/lib/paddock /etc/paddock             Paddock's own state, policies and credentials
  *   /var/lib/docker /var/lib/containerd       other containers' filesystems

@@ -200,8 +200,10 @@ static const char *const home_entries[] = {
 
 /* Host-wide. */
 static const char *const host_entries[] = {
-    "/etc/shadow", "/etc/gshadow",     "/etc/sudoers.d", "/etc/ssh",        "/run",
-    "/var/run",    "/var/lib/paddock", "/etc/paddock",   "/var/lib/docker", "/var/lib/containerd",
+    "/etc/shadow",    "/etc/gshadow",    "/etc/sudoers",
+    "/etc/sudoers.d", "/etc/ssh",        "/etc/ssl/private",
+    "/run",           "/var/run",        "/var/lib/paddock",
+    "/etc/paddock",   "/var/lib/docker", "/var/lib/containerd",
 };
 
 void pd_fs_free_list(char **list, size_t n)
