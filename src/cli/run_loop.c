@@ -350,6 +350,8 @@ int pd_run_supervise(struct run_ctx *ctx)
     if (ctx->timeout_s)
         arm(tfd, ctx->timeout_s);
 
+    /* While the command runs: the cgroups of launchers killed before they could clean up. */
+    pd_cgroup_sweep(NULL, "paddock-");
     trim_startup_text();
     struct relay r;
     memset(&r, 0, sizeof r);

@@ -670,6 +670,71 @@ int pd_cgroup_add(struct pd_cgroup *cg, pid_t pid, struct pd_err *err)
     return 0;
 }
 
+/* "paddock-<anything>-<pid>": the pid, or 0 when the name does not end that way. */
+static pid_t sweep_pid(const char *name, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(name, prefix, pl) != 0)
+        return 0;
+    const char *dash = strrchr(name + pl, '-');
+    if (!dash || !dash[1])
+        return 0;
+    long v = 0;
+    for (const char *p = dash + 1; *p; p++) {
+        if (*p < '0' || *p > '9' || v > 4194304)
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    return (pid_t)v;
+}
+
+static size_t sweep_dir(const char *dir, const char *prefix)
+{
+    if (!dir[0])
+        return 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return 0;
+    }
+    size_t removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        pid_t pid = de->d_type == DT_DIR ? sweep_pid(de->d_name, prefix) : 0;
+        /* Its launcher is gone (a live pid, even a reused one, keeps the group) and it is older
+         * than a minute (a launcher in another PID namespace has a pid we cannot see, but its
+         * group is empty only for the moment between making and joining it); rmdir refuses a
+         * group that still holds a process, so nothing in use is ever removed. */
+        struct stat st;
+        if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH &&
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            st.st_mtime < time(NULL) - 60 && unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+size_t pd_cgroup_sweep(const struct pd_cg_env *env, const char *prefix)
+{
+    struct pd_cg_layout lay;
+    pd_cg_layout_read(env, &lay);
+    size_t n = 0;
+    if (lay.kind == PD_CG_V2)
+        n += sweep_dir(lay.v2_own, prefix);
+    for (size_t k = 0; lay.kind == PD_CG_V1 && k < PD_CG_NCTL; k++) {
+        bool dup = false; /* co-mounted controllers share a directory */
+        for (size_t j = 0; j < k; j++)
+            dup = dup || !strcmp(lay.v1_own[j], lay.v1_own[k]);
+        if (!dup)
+            n += sweep_dir(lay.v1_own[k], prefix);
+    }
+    return n;
+}
+
 int pd_cgroup_v1_join_fds(const struct pd_cgroup *cg, int *fds, size_t max, struct pd_err *err)
 {
     if (!cg || cg->kind != PD_CG_V1) {

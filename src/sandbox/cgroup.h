@@ -143,6 +143,13 @@ int pd_cgroup_add(struct pd_cgroup *cg, pid_t pid, struct pd_err *err);
  * to the process that joins. The caller closes them. */
 int pd_cgroup_v1_join_fds(const struct pd_cgroup *cg, int *fds, size_t max, struct pd_err *err);
 
+/* Remove the groups a killed launcher left behind: under the caller's own group in each hierarchy,
+ * every directory named "<prefix>...-<pid>" whose pid no longer exists and that is more than a
+ * minute old (a launcher in another PID namespace). rmdir refuses a group that
+ * holds a process, so nothing in use is touched. env: NULL, or test paths. Returns how many were
+ * removed. Best effort: no error is reported. */
+size_t pd_cgroup_sweep(const struct pd_cg_env *env, const char *prefix);
+
 /* Facts for the exit report. */
 struct pd_cg_events {
     uint64_t oom_kills; /* v2 memory.events oom_kill, v1 memory.oom_control oom_kill */

@@ -1135,6 +1135,38 @@ static void fake_remove(struct fake *f)
     assert_int_equal(rmdir(f->root), 0);
 }
 
+/* The groups of launchers that died without cleaning up are removed; live or recent ones stay. */
+static void test_sweep_stale_groups(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_make(&f, "memory pids\n", "");
+    pid_t dead = fork(); /* a pid that surely no longer exists */
+    if (dead == 0)
+        _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    char old_dead[512], new_dead[512], live[512], other[512];
+    snprintf(old_dead, sizeof old_dead, "%s/paddock-run-%d", f.parent, (int)dead);
+    snprintf(new_dead, sizeof new_dead, "%s/paddock-new-x-%d", f.parent, (int)dead);
+    snprintf(live, sizeof live, "%s/paddock-run-%d", f.parent, (int)getpid());
+    snprintf(other, sizeof other, "%s/someone-else-%d", f.parent, (int)dead);
+    const char *dirs[] = {old_dead, new_dead, live, other};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(mkdir(dirs[i], 0755), 0);
+    struct timespec two_min_ago[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
+    for (size_t i = 0; i < 4; i++)
+        if (dirs[i] != new_dead)
+            assert_int_equal(utimensat(AT_FDCWD, dirs[i], two_min_ago, 0), 0);
+    assert_int_equal(pd_cgroup_sweep(&f.env, "paddock-"), 1);
+    assert_false(exists(old_dead)); /* its launcher is gone and it is old: removed */
+    assert_true(exists(new_dead)); /* too recent: maybe a launcher in another PID namespace */
+    assert_true(exists(live)); /* its launcher (this process) lives */
+    assert_true(exists(other)); /* not ours */
+    for (size_t i = 1; i < 4; i++)
+        assert_int_equal(rmdir(dirs[i]), 0);
+    fake_remove(&f);
+}
+
 static void test_v2_fake_tree_create(void **state)
 {
     (void)state;
@@ -1403,6 +1435,7 @@ int main(void)
         cmocka_unit_test(test_rlimits_memory_and_core),
         cmocka_unit_test(test_rlimits_nproc_unprivileged),
         cmocka_unit_test(test_rlimits_describe),
+        cmocka_unit_test(test_sweep_stale_groups),
         cmocka_unit_test(test_v2_fake_tree_create),
         cmocka_unit_test(test_v2_fake_tree_errors),
         cmocka_unit_test(
