@@ -31,5 +31,6 @@ int pd_cmd_inspect_host(int argc, char **argv);
 int pd_cmd_gateway(int argc, char **argv);
 int pd_cmd_doctor(int argc, char **argv);
 int pd_cmd_run(int argc, char **argv);
+int pd_cmd_policy(int argc, char **argv);
 
 #endif
