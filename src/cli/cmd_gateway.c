@@ -12,6 +12,7 @@
 #include "core/listen.h"
 #include "core/loop.h"
 #include "gateway/gateway.h"
+#include "gateway/policy.h"
 
 static void usage(FILE *f)
 {
@@ -159,12 +160,7 @@ int pd_cmd_gateway(int argc, char **argv)
             }
             o.admin = v;
         } else if (k == 9) {
-            size_t n = strlen(v);
-            bool ok = n >= 1 && n <= 64;
-            for (const char *c = v; ok && *c; c++)
-                ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                     (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.';
-            if (!ok) {
+            if (!pd_gw_sandbox_id_valid(v)) {
                 close_fds(&o);
                 return pd_cli_usage_error(
                     "gateway", "--sandbox-id '%s': expected 1 to 64 of [A-Za-z0-9._-]", v);

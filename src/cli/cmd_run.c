@@ -107,16 +107,10 @@ static int env_setz(struct env_list *e, const char *k, const char *v)
     return env_set(e, k, strlen(k), v);
 }
 
+/* A sandbox id that is also safe as a file name (the default log is ID.log): no leading '.'. */
 static bool valid_name(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
-            return false;
-    return s[0] != '.';
+    return pd_gw_sandbox_id_valid(s) && s[0] != '.';
 }
 
 static int mkdirs(char *path, mode_t mode)

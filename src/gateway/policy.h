@@ -179,6 +179,8 @@ struct pd_gw_file {
     enum pd_gw_file_kind kind;
 };
 size_t pd_gw_policy_files(const struct pd_gw_policy *p, struct pd_gw_file *out, size_t cap);
+/* A valid sandbox id: 1 to 64 of [A-Za-z0-9._-] (the `sandbox_id` key, --sandbox-id, --name). */
+bool pd_gw_sandbox_id_valid(const char *s);
 /* Replace sandbox_id before the policy is published (the launcher names the sandbox). 0 or -1
  * (out of memory: the policy keeps its own id). */
 int pd_gw_policy_set_sandbox_id(struct pd_gw_policy *p, const char *id);

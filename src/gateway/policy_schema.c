@@ -74,6 +74,12 @@ static bool is_field_char(char c)
 
 /* ---- value checks (messages get "file:line:col: path: " prepended) ---- */
 
+bool pd_gw_sandbox_id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= 64 && all_chars(s, is_id_char);
+}
+
 static int check_id(const json_t *v, struct pd_err *err)
 {
     if (all_chars(json_string_value(v), is_id_char))
@@ -574,7 +580,8 @@ static const struct pd_schema_field root_fields[] = {
     {.key = "tls", .type = PD_SCHEMA_OBJECT, .child = &tls_schema},
     {.key = "limits", .type = PD_SCHEMA_OBJECT, .child = &limits_schema},
     {.key = "dns", .type = PD_SCHEMA_OBJECT, .child = &pd_gw_dns_schema, .doc = "the DNS filter"},
-    /* `paddock run` validates this section itself (sandbox/run_policy.h); the gateway ignores it. */
+    /* `paddock run` validates this section itself (sandbox/run_policy.h); the gateway ignores it.
+     */
     {.key = "sandbox", .type = PD_SCHEMA_ANY, .doc = "the sandbox of paddock run"},
     {0}};
 
