@@ -12,7 +12,7 @@ PKGS=(
     libuv1-dev libjansson-dev libyaml-dev libssl-dev libsodium-dev libseccomp-dev
     libcurl4-openssl-dev libsqlite3-dev libpq-dev
     # unit and black-box tests
-    libcmocka-dev python3 python3-pytest python3-requests
+    libcmocka-dev python3 python3-pytest python3-requests python3-yaml
     # static analysis and tools the tests drive
     cppcheck
     binutils curl openssl iproute2 procps dnsutils

@@ -24,7 +24,7 @@ static void usage(FILE *f)
             "\n"
             "Run the egress gateway: an HTTP forward proxy (absolute-form requests and CONNECT\n"
             "tunnels) that lets through only what the policy in FILE allows, and its DNS filter\n"
-            "(docs/gateway-config.md). Either may run alone.\n"
+            "(docs/policy.md). Either may run alone.\n"
             "\n"
             "  --config FILE       the gateway policy (YAML or JSON)\n"
             "  --listen ADDR:PORT  a proxy listener (repeatable; overrides the config's `listen`)\n"

@@ -27,9 +27,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: paddock policy check FILE\n"
                "       paddock policy explain FILE TARGET [--method M]\n"
+               "       paddock policy keys\n"
                "\n"
                "Validate a policy for `paddock run` (YAML or JSON: the gateway's keys and the\n"
-               "`sandbox` section, docs/sandbox.md and docs/gateway-config.md) and print its\n"
+               "`sandbox` section; every key is in docs/policy.md) and print its\n"
                "effective form: defaults filled in, rules with their FILE:LINE:COL, credentials\n"
                "by the name of their source only.\n"
                "\n"
@@ -37,6 +38,9 @@ static void usage(FILE *f)
                "decides, and what the DNS filter answers for its name (the gateway's own code).\n"
                "TARGET: http://HOST[:PORT][/PATH] (a plain request, method M, default GET),\n"
                "https://HOST[:PORT][/...] or HOST[:PORT] (a CONNECT tunnel, port 443 by default).\n"
+               "\n"
+               "keys lists every key a policy may hold (docs/policy.md describes each one):\n"
+               "PATH, TYPE and DEFAULT separated by tabs; allow[].host is a key of each rule.\n"
                "\n"
                "Exit status: check: 0 valid, 1 invalid (the error names file, line, column and\n"
                "key); explain: 0 allowed, 3 denied, 1 invalid policy; 2 usage error.\n");
@@ -83,6 +87,38 @@ static int check(const char *path)
     pd_gw_policy_unref(gp);
     pd_config_doc_free(doc);
     return rc;
+}
+
+struct keys_ctx {
+    bool in_sandbox;
+};
+
+static int print_key(const char *path, const struct pd_schema_field *f, void *ctx)
+{
+    struct keys_ctx *k = ctx;
+    if (!k->in_sandbox && !strcmp(path, "sandbox") && f->type == PD_SCHEMA_ANY) {
+        /* The section `paddock run` owns: its own table, spliced in here. */
+        k->in_sandbox = true;
+        int rc = pd_schema_walk_field(&pd_run_policy_field, "sandbox", print_key, ctx);
+        k->in_sandbox = false;
+        return rc;
+    }
+    printf("%s\t%s\t%s\n", path, pd_schema_type_name(f->type),
+           f->required       ? "required"
+           : f->default_json ? f->default_json
+                             : "-");
+    return 0;
+}
+
+/* `paddock policy keys`: every key a policy may hold, one per line: PATH TAB TYPE TAB DEFAULT. */
+static int keys(void)
+{
+    struct keys_ctx k = {false};
+    if (pd_schema_walk(&pd_gw_policy_schema, NULL, print_key, &k) != 0) {
+        fprintf(stderr, "paddock policy: a key path is longer than %d bytes\n", PD_SCHEMA_PATH_MAX);
+        return 1;
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
 }
 
 struct target {
@@ -225,9 +261,14 @@ int pd_cmd_policy(int argc, char **argv)
                                       "expected: paddock policy explain FILE TARGET [--method M]");
         return explain(argv[2], argv[3], method);
     }
+    if (!strcmp(argv[1], "keys")) {
+        if (argc != 2)
+            return pd_cli_usage_error("policy", "keys takes no arguments");
+        return keys();
+    }
     if (strcmp(argv[1], "check") != 0)
-        return pd_cli_usage_error("policy", "unknown subcommand '%s' (expected: check, explain)",
-                                  argv[1]);
+        return pd_cli_usage_error(
+            "policy", "unknown subcommand '%s' (expected: check, explain, keys)", argv[1]);
     if (argc == 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
         usage(stdout);
         return 0;

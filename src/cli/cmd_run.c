@@ -511,6 +511,21 @@ int pd_cmd_run(int argc, char **argv)
         pd_config_doc_free(doc);
         return 125;
     }
+    for (size_t i = 0; i < a.nenv; i++) {
+        char var[256];
+        snprintf(var, sizeof var, "%.*s", (int)(strchr(a.envs[i], '=') - a.envs[i]), a.envs[i]);
+        const char *cred = pd_run_policy_credential_of_env(pd_config_root(doc), var);
+        if (cred) {
+            fprintf(stderr,
+                    "paddock run: --env %s: this variable holds the value of credential '%s' "
+                    "(%s); the agent must never see it (the gateway injects it)\n",
+                    var, cred, pd_config_name(doc));
+            pd_run_policy_free(&rp);
+            gw_files_free(&gwf);
+            pd_config_doc_free(doc);
+            return 125;
+        }
+    }
     pd_config_doc_free(doc);
 
     status = 125;

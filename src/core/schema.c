@@ -656,3 +656,88 @@ int pd_schema_validate_member(struct pd_config_doc *doc, json_t *obj, const char
     path_push_key(&c, key);
     return validate_value(&c, f, v, loc, kloc);
 }
+
+const char *pd_schema_type_name(enum pd_schema_type t)
+{
+    switch (t) {
+    case PD_SCHEMA_STRING:
+        return "string";
+    case PD_SCHEMA_INTEGER:
+        return "integer";
+    case PD_SCHEMA_NUMBER:
+        return "number";
+    case PD_SCHEMA_BOOLEAN:
+        return "boolean";
+    case PD_SCHEMA_OBJECT:
+        return "object";
+    case PD_SCHEMA_ARRAY:
+        return "list";
+    case PD_SCHEMA_MAP:
+        return "map";
+    case PD_SCHEMA_ANY:
+        return "any";
+    case PD_SCHEMA_UNSET:
+        break;
+    }
+    return "unset";
+}
+
+static int walk_field(const struct pd_schema_field *f, char *path, size_t len, size_t cap,
+                      pd_schema_walk_fn cb, void *ctx);
+
+static int walk_fields(const struct pd_schema *s, char *path, size_t len, size_t cap,
+                       pd_schema_walk_fn cb, void *ctx)
+{
+    for (const struct pd_schema_field *f = s ? s->fields : NULL; f && f->key; f++) {
+        int n = snprintf(path + len, cap - len, "%s%s", len ? "." : "", f->key);
+        if (n < 0 || (size_t)n >= cap - len)
+            return -1;
+        if (walk_field(f, path, len + (size_t)n, cap, cb, ctx) != 0)
+            return -1;
+        path[len] = '\0';
+    }
+    return 0;
+}
+
+/* path[0..len) names f; report it, then what is inside it. */
+static int walk_field(const struct pd_schema_field *f, char *path, size_t len, size_t cap,
+                      pd_schema_walk_fn cb, void *ctx)
+{
+    if (cb(path, f, ctx) != 0)
+        return -1;
+    if (f->type == PD_SCHEMA_OBJECT)
+        return walk_fields(f->child, path, len, cap, cb, ctx);
+    if ((f->type == PD_SCHEMA_ARRAY || f->type == PD_SCHEMA_MAP) && f->items &&
+        f->items->type == PD_SCHEMA_OBJECT) {
+        const char *mark = f->type == PD_SCHEMA_ARRAY ? "[]" : ".*";
+        if (cap - len <= strlen(mark))
+            return -1;
+        memcpy(path + len, mark, strlen(mark) + 1);
+        int rc = walk_fields(f->items->child, path, len + strlen(mark), cap, cb, ctx);
+        path[len] = '\0';
+        return rc;
+    }
+    return 0;
+}
+
+int pd_schema_walk(const struct pd_schema *schema, const char *prefix, pd_schema_walk_fn cb,
+                   void *ctx)
+{
+    char path[PD_SCHEMA_PATH_MAX];
+    size_t len = prefix ? strlen(prefix) : 0;
+    if (len >= sizeof path)
+        return -1;
+    memcpy(path, prefix ? prefix : "", len + 1);
+    return walk_fields(schema, path, len, sizeof path, cb, ctx);
+}
+
+int pd_schema_walk_field(const struct pd_schema_field *f, const char *path, pd_schema_walk_fn cb,
+                         void *ctx)
+{
+    char buf[PD_SCHEMA_PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof buf)
+        return -1;
+    memcpy(buf, path, len + 1);
+    return walk_field(f, buf, len, sizeof buf, cb, ctx);
+}

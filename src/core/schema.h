@@ -100,4 +100,20 @@ int pd_schema_validate_fill(struct pd_config_doc *doc, const struct pd_schema *s
 int pd_schema_validate_member(struct pd_config_doc *doc, json_t *obj, const char *key,
                               const struct pd_schema_field *f, bool fill, struct pd_err *err);
 
+/* Every key a schema declares, depth first in declaration order (for `paddock policy keys` and the
+ * test that the policy page documents exactly these). cb gets the key's path: members joined by
+ * '.', "[]" for the elements of a list of objects, ".*" for the values of a map of objects
+ * (allow[].host, sandbox.limits.memory); prefix (may be NULL) starts every path. A non-zero
+ * return of cb stops the walk and is returned as -1; a path longer than PD_SCHEMA_PATH_MAX is -1.
+ */
+#define PD_SCHEMA_PATH_MAX 256
+typedef int (*pd_schema_walk_fn)(const char *path, const struct pd_schema_field *f, void *ctx);
+int pd_schema_walk(const struct pd_schema *schema, const char *prefix, pd_schema_walk_fn cb,
+                   void *ctx);
+/* The same from one field named by path (a section another component owns: `sandbox`). */
+int pd_schema_walk_field(const struct pd_schema_field *f, const char *path, pd_schema_walk_fn cb,
+                         void *ctx);
+/* "string", "integer", "number", "boolean", "object", "list", "map" or "any". */
+const char *pd_schema_type_name(enum pd_schema_type t);
+
 #endif

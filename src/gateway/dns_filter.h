@@ -3,7 +3,7 @@
  * out, and what happened (for the log line and the metrics). Transport-free, so the UDP and TCP
  * servers (dns_server.c), the unit tests and a fuzz target share it.
  *
- * Order of checks (the first that fails decides; docs/gateway-config.md "DNS filter"):
+ * Order of checks (the first that fails decides; docs/policy.md "DNS filter"):
  *   1. the message (net/dns.h): unusable header -> nothing is sent; other malformed queries ->
  *      FORMERR; an opcode other than QUERY -> NOTIMP; a class other than IN -> REFUSED;
  *   2. the name: odd bytes (outside [a-z0-9-_]), the root or an IP-literal-looking name ->

@@ -1,5 +1,5 @@
 /* dns_forward.c - the DNS filter's upstream lookups in mode forward (see dns_server.h and
- * docs/gateway-config.md, section dns). */
+ * docs/policy.md, section dns). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
  * policy.c - compile a gateway config into an immutable policy, and decide requests; see policy.h
- * for the contract and docs/gateway-config.md for the rules.
+ * for the contract and docs/policy.md for the rules.
  *
  * Layout: every string and array of a policy lives in one arena (freed at once, so no error path
  * can leak a field); the domain sets (src/net/domain_set.c) own their own memory; secrets are

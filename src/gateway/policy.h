@@ -1,7 +1,7 @@
 /*
  * policy.h - the egress gateway's policy: the config schema, the compiled (immutable) policy and
  * the decision function that says, for one request or tunnel, whether it may pass, which credential
- * is injected and which rate-limit and byte-budget rules apply. docs/gateway-config.md documents
+ * is injected and which rate-limit and byte-budget rules apply. docs/policy.md documents
  * every key and decision; this header is the contract for the proxy engine.
  *
  * Who calls it: `paddock gateway` (load at startup, reload on SIGHUP, --check), the proxy engine
@@ -46,7 +46,7 @@
 #include "net/cidr.h"
 #include "net/ip.h"
 
-/* ---- Defaults and bounds (docs/gateway-config.md lists them per key) ---- */
+/* ---- Defaults and bounds (docs/policy.md lists them per key) ---- */
 #define PD_GW_DEFAULT_SANDBOX_ID "default"
 #define PD_GW_DEFAULT_BURST 10
 #define PD_GW_DEFAULT_CONNECT_TIMEOUT_MS 10000
@@ -85,7 +85,7 @@ struct pd_gw_upstream {
     uint32_t connect_timeout_ms;
 };
 
-/* The DNS filter's settings (the `dns` section; docs/gateway-config.md). Names are allowed by the
+/* The DNS filter's settings (the `dns` section; docs/policy.md). Names are allowed by the
  * same allow rules as the proxy (pd_gw_dns_decide). */
 struct pd_hosts; /* net/hosts_file.h */
 #define PD_GW_DNS_MAX_LISTEN 16
@@ -248,7 +248,7 @@ struct pd_gw_request {
 struct pd_gw_decision {
     bool allowed;
     int status; /* 0 when allowed; 403 denied by policy; 400 invalid target */
-    const char *error; /* NULL when allowed; else one of the codes in docs/gateway-config.md:
+    const char *error; /* NULL when allowed; else one of the codes in docs/policy.md:
                         * destination_not_allowed, port_not_allowed, method_not_allowed,
                         * path_not_allowed, ip_literal_not_allowed, unknown_alias,
                         * alias_requires_http, private_address_not_allowed, invalid_target */

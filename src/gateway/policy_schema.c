@@ -1,6 +1,6 @@
 /*
  * policy_schema.c - the declarative schema of the gateway config file (see policy.h and
- * docs/gateway-config.md) and the checks of single values.
+ * docs/policy.md) and the checks of single values.
  *
  * Everything that can be decided by looking at one value (or one object) is checked here, so the
  * schema validator attaches "file:line:col: field.path:" to the message. Rules that relate values

@@ -1,6 +1,6 @@
 /*
  * upstream_tls.c - the TLS connections the gateway makes itself (credential aliases and
- * upgrade_http, see docs/gateway-config.md): OpenSSL 3 over memory BIOs on the worker's libuv loop.
+ * upgrade_http, see docs/policy.md): OpenSSL 3 over memory BIOs on the worker's libuv loop.
  * The certificate is verified against the system trust store or upstream.ca_file, and the host name
  * with SSL_set1_host (the SNI is the same name). Plaintext going up passes through px_tls_write
  * (wiped after encryption: request heads carry the credential); ciphertext coming back through

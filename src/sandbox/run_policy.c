@@ -348,6 +348,54 @@ static char **strings(bool *ok, const json_t *arr, size_t *n, const char *home)
     return out;
 }
 
+const char *pd_run_policy_credential_of_env(const json_t *root, const char *name)
+{
+    const json_t *creds = json_object_get(root, "credentials");
+    for (size_t i = 0; i < json_array_size(creds); i++) {
+        const json_t *c = json_array_get(creds, i);
+        const char *var = json_string_value(json_object_get(c, "value_env"));
+        if (var && !strcmp(var, name))
+            return pd_config_get_string(c, "name", "?");
+    }
+    return NULL;
+}
+
+/* The agent must never see a secret: a credential's source variable may not be passed in. */
+static int check_no_secret_env(struct pd_config_doc *doc, const json_t *root, const json_t *sb,
+                               struct pd_err *err)
+{
+    char where[512];
+    const json_t *pass = json_object_get(sb, "env_pass");
+    for (size_t i = 0; i < json_array_size(pass); i++) {
+        const char *name = json_string_value(json_array_get(pass, i));
+        const char *cred = name ? pd_run_policy_credential_of_env(root, name) : NULL;
+        if (cred) {
+            pd_err_set(err,
+                       "%s: sandbox.env_pass[%zu]: '%s' holds the value of credential '%s'; "
+                       "passing it in would show the agent the secret (the gateway injects it: "
+                       "send requests to the credential's domain or alias instead)",
+                       pd_config_where_index(doc, pass, i, where, sizeof where), i, name, cred);
+            return -1;
+        }
+    }
+    const json_t *env = json_object_get(sb, "env");
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)env, key, val)
+    {
+        const char *cred = pd_run_policy_credential_of_env(root, key);
+        if (cred) {
+            pd_err_set(err,
+                       "%s: sandbox.env.%s: this variable holds the value of credential '%s' on "
+                       "the host; setting it inside invites the secret in (the gateway injects "
+                       "it: leave it out)",
+                       pd_config_where_member(doc, env, key, where, sizeof where), key, cred);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int pd_run_policy_load(struct pd_config_doc *doc, const char *home, struct pd_run_policy *out,
                        struct pd_err *err)
 {
@@ -356,6 +404,8 @@ int pd_run_policy_load(struct pd_config_doc *doc, const char *home, struct pd_ru
     if (pd_schema_validate_member(doc, root, "sandbox", &pd_run_policy_field, true, err) != 0)
         return -1;
     const json_t *sb = json_object_get(root, "sandbox");
+    if (check_no_secret_env(doc, root, sb, err) != 0)
+        return -1;
     bool ok = true;
     const char *ws = pd_config_get_string(sb, "workspace", NULL);
     if (ws) {

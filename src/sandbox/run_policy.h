@@ -68,4 +68,9 @@ int pd_run_policy_load(struct pd_config_doc *doc, const char *home, struct pd_ru
                        struct pd_err *err);
 void pd_run_policy_free(struct pd_run_policy *p);
 
+/* The name of the credential of policy root `root` whose value comes from environment variable
+ * `name` (credentials[].value_env), or NULL: such a variable never enters the sandbox (the load
+ * refuses it in sandbox.env and env_pass; `paddock run` refuses it in --env). */
+const char *pd_run_policy_credential_of_env(const json_t *root, const char *name);
+
 #endif

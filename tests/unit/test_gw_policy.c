@@ -1074,8 +1074,8 @@ static void test_recheck_on_reload(void **state)
 static void test_schema_documents_every_key(void **state)
 {
     (void)state;
-    /* Every top-level key of the schema appears in docs/gateway-config.md. */
-    FILE *f = fopen(PD_TEST_SRCDIR "/docs/gateway-config.md", "r");
+    /* Every top-level key of the schema appears in docs/policy.md. */
+    FILE *f = fopen(PD_TEST_SRCDIR "/docs/policy.md", "r");
     assert_non_null(f);
     static char doc[1 << 17];
     size_t n = fread(doc, 1, sizeof doc - 1, f);
@@ -1085,18 +1085,18 @@ static void test_schema_documents_every_key(void **state)
         char needle[80];
         snprintf(needle, sizeof needle, "`%s`", fl->key);
         if (!strstr(doc, needle))
-            fail_msg("docs/gateway-config.md does not document `%s`", fl->key);
+            fail_msg("docs/policy.md does not document `%s`", fl->key);
         if (fl->child)
             for (const struct pd_schema_field *c = fl->child->fields; c->key; c++) {
                 snprintf(needle, sizeof needle, "`%s.%s`", fl->key, c->key);
                 if (!strstr(doc, needle))
-                    fail_msg("docs/gateway-config.md does not document `%s.%s`", fl->key, c->key);
+                    fail_msg("docs/policy.md does not document `%s.%s`", fl->key, c->key);
             }
         if (fl->items && fl->items->child)
             for (const struct pd_schema_field *c = fl->items->child->fields; c->key; c++) {
                 snprintf(needle, sizeof needle, "`%s[].%s`", fl->key, c->key);
                 if (!strstr(doc, needle))
-                    fail_msg("docs/gateway-config.md does not document `%s[].%s`", fl->key, c->key);
+                    fail_msg("docs/policy.md does not document `%s[].%s`", fl->key, c->key);
             }
     }
 }
