@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/learn.h"
 #include "cli/run.h"
 #include "core/config.h"
 #include "gateway/policy.h"
@@ -36,6 +37,7 @@ static void usage(FILE *f)
         f,
         "usage: paddock run [--policy FILE] [--workspace DIR] [--name ID] [--timeout S]\n"
         "                   [--env K=V]... [--allow-degraded LAYER]... [--log FILE]\n"
+        "                   [--learn OUT.yaml]\n"
         "                   [--] CMD [ARGS...]\n"
         "\n"
         "Run CMD in a sandbox whose only way out is its own egress gateway, which enforces\n"
@@ -59,6 +61,9 @@ static void usage(FILE *f)
         "                      (%s; repeatable or comma-separated)\n"
         "  --log FILE          the gateway's access log (default:\n"
         "                      $XDG_STATE_HOME/paddock/ID.log or ~/.local/state/paddock/ID.log)\n"
+        "  --learn OUT.yaml    after the run, write a proposed policy to OUT.yaml: the policy\n"
+        "                      with every denied destination as a commented-out candidate rule\n"
+        "                      (nothing is allowed until you uncomment it)\n"
         "\n"
         "Exit status: the command's; 128+N if signal N ended it; 124 after --timeout; 125\n"
         "if the sandbox could not be set up; 126/127 if CMD cannot be run / is not found.\n",
@@ -159,7 +164,7 @@ static int open_log(const char *opt, const char *home, const char *name, char *p
 }
 
 struct run_args {
-    const char *policy, *workspace, *name, *log;
+    const char *policy, *workspace, *name, *log, *learn;
     long timeout; /* -1: not given */
     unsigned degraded;
     const char *envs[MAX_ENV];
@@ -185,7 +190,7 @@ static int parse_args(int argc, char **argv, struct run_args *a, int *status)
             return -1;
         }
         static const char *const names[] = {"--policy", "--workspace",      "--name", "--timeout",
-                                            "--env",    "--allow-degraded", "--log"};
+                                            "--env",    "--allow-degraded", "--log",  "--learn"};
         size_t k = 0;
         const char *v = NULL;
         for (; k < sizeof names / sizeof names[0]; k++) {
@@ -264,9 +269,22 @@ static int parse_args(int argc, char **argv, struct run_args *a, int *status)
             }
             break;
         }
-        default:
+        case 6:
             a->log = v;
             break;
+        default: {
+            size_t n = strlen(v);
+            if (n < 6 || (strcmp(v + n - 5, ".yaml") != 0 && strcmp(v + n - 4, ".yml") != 0)) {
+                *status = pd_cli_usage_error(
+                    "run",
+                    "--learn '%s': expected a .yaml or .yml file (the proposal is YAML: "
+                    "its candidate rules are comments)",
+                    v);
+                return -1;
+            }
+            a->learn = v;
+            break;
+        }
         }
     }
     if (i >= argc) {
@@ -435,6 +453,50 @@ static void gw_files_free(struct gw_files *f)
     f->n = 0;
 }
 
+/* --learn OUT must not overwrite the policy or the log it is made from. */
+static bool learn_target_ok(const char *out, const char *policy, const char *log)
+{
+    struct stat so, sx;
+    if (stat(out, &so) != 0)
+        return true;
+    if ((policy && stat(policy, &sx) == 0 && sx.st_dev == so.st_dev && sx.st_ino == so.st_ino) ||
+        (stat(log, &sx) == 0 && sx.st_dev == so.st_dev && sx.st_ino == so.st_ino)) {
+        fprintf(stderr,
+                "paddock run: --learn %s: that is the %s; name a new file for the proposal\n", out,
+                policy && stat(policy, &sx) == 0 && sx.st_ino == so.st_ino ? "policy itself"
+                                                                           : "access log");
+        return false;
+    }
+    return true;
+}
+
+/* After the run (the gateway has stopped and flushed its log): write the proposal. */
+static void learn(const struct run_args *a, const char *log_path, off_t from, const char *name)
+{
+    char cmd[160] = "";
+    size_t n = 0;
+    for (char **p = a->cmd; *p && n < sizeof cmd; p++)
+        n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s%s", p == a->cmd ? "" : " ", *p);
+    struct pd_learn_opts o = {.log_path = log_path,
+                              .log_from = from,
+                              .sandbox_id = name,
+                              .policy_path = a->policy,
+                              .out_path = a->learn,
+                              .command = cmd};
+    struct pd_learn_summary sum;
+    struct pd_err err = {{0}};
+    if (pd_learn_propose(&o, &sum, &err) != 0) {
+        fprintf(stderr, "paddock run: %s\n", err.msg);
+        return;
+    }
+    fprintf(stderr,
+            "paddock run: --learn: %zu denial%s: %zu candidate rule%s and %zu note%s in %s "
+            "(nothing is allowed until you uncomment a rule; then: paddock policy check %s)\n",
+            sum.denials, sum.denials == 1 ? "" : "s", sum.candidates,
+            sum.candidates == 1 ? "" : "s", sum.notes, sum.notes == 1 ? "" : "s", a->learn,
+            a->learn);
+}
+
 int pd_cmd_run(int argc, char **argv)
 {
     struct run_args a;
@@ -565,6 +627,9 @@ int pd_cmd_run(int argc, char **argv)
     ndefault = (size_t)nm;
     if ((log_fd = open_log(a.log, home, name, log_path, sizeof log_path)) < 0)
         goto out;
+    off_t log_from = lseek(log_fd, 0, SEEK_END);
+    if (a.learn && !learn_target_ok(a.learn, a.policy, log_path))
+        goto out;
     char *log_abs = realpath(log_path, NULL);
     size_t wlen = strlen(workspace);
     if (other_homes(home, &homes) != 0)
@@ -687,6 +752,8 @@ int pd_cmd_run(int argc, char **argv)
     ctx.sb = sb;
     status = pd_run_supervise(&ctx);
     report_created_protected(workspace, &rp, missing);
+    if (a.learn)
+        learn(&a, log_path, log_from < 0 ? 0 : log_from, name);
 out:
     if (log_fd >= 0)
         close(log_fd);
