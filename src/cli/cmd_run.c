@@ -564,29 +564,14 @@ int pd_cmd_run(int argc, char **argv)
     char policy_id[80] = "";
     if (strcmp(pd_gw_policy_sandbox_id(gp), PD_GW_DEFAULT_SANDBOX_ID) != 0)
         snprintf(policy_id, sizeof policy_id, "%s", pd_gw_policy_sandbox_id(gp));
-    pd_gw_policy_unref(gp);
     struct pd_run_policy rp;
     if (frc != 0 || pd_run_policy_load(doc, home, &rp, &err) != 0) {
         if (frc == 0)
             fprintf(stderr, "paddock run: %s\n", err.msg);
         gw_files_free(&gwf);
+        pd_gw_policy_unref(gp);
         pd_config_doc_free(doc);
         return 125;
-    }
-    for (size_t i = 0; i < a.nenv; i++) {
-        char var[256];
-        snprintf(var, sizeof var, "%.*s", (int)(strchr(a.envs[i], '=') - a.envs[i]), a.envs[i]);
-        const char *cred = pd_run_policy_credential_of_env(pd_config_root(doc), var);
-        if (cred) {
-            fprintf(stderr,
-                    "paddock run: --env %s: this variable holds the value of credential '%s' "
-                    "(%s); the agent must never see it (the gateway injects it)\n",
-                    var, cred, pd_config_name(doc));
-            pd_run_policy_free(&rp);
-            gw_files_free(&gwf);
-            pd_config_doc_free(doc);
-            return 125;
-        }
     }
     pd_config_doc_free(doc);
 
@@ -665,6 +650,22 @@ int pd_cmd_run(int argc, char **argv)
         fprintf(stderr, "paddock run: too many environment variables or out of memory\n");
         goto out;
     }
+    /* The agent never sees a secret: no variable inside may hold a credential's value, whichever
+     * way it came in (--env, sandbox.env, a passed variable). */
+    for (size_t i = 0; i < env.n; i++) {
+        const char *eq = strchr(env.items[i], '=');
+        const char *cred = pd_gw_policy_secret_owner(gp, eq + 1, strlen(eq + 1));
+        if (cred) {
+            fprintf(stderr,
+                    "paddock run: the variable %.*s inside the sandbox would hold the value of "
+                    "credential '%s'; the agent must never see it (the gateway injects it: give "
+                    "the variable a placeholder, or leave it out)\n",
+                    (int)(eq - env.items[i]), env.items[i], cred);
+            goto out;
+        }
+    }
+    pd_gw_policy_unref(gp);
+    gp = NULL;
 
     if (a.policy) {
         snprintf(policy_arg, sizeof policy_arg, "%s", a.policy);
@@ -755,6 +756,7 @@ int pd_cmd_run(int argc, char **argv)
     if (a.learn)
         learn(&a, log_path, log_from < 0 ? 0 : log_from, name);
 out:
+    pd_gw_policy_unref(gp);
     if (log_fd >= 0)
         close(log_fd);
     if (memfd >= 0)

@@ -729,6 +729,16 @@ long pd_gw_credential_render(const struct pd_gw_credential *c, char *buf, size_t
     return (long)n;
 }
 
+const char *pd_gw_policy_secret_owner(const struct pd_gw_policy *p, const char *s, size_t len)
+{
+    for (size_t i = 0; p && s && i < p->ncreds; i++) {
+        const struct pd_gw_secret *sec = p->creds[i].secret;
+        if (sec && sec->len > 0 && memmem(s, len, sec->value, sec->len))
+            return p->creds[i].name;
+    }
+    return NULL;
+}
+
 /* ---- decisions ---- */
 
 __attribute__((format(printf, 4, 5))) static void deny(struct pd_gw_decision *d, int status,

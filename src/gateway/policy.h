@@ -308,6 +308,9 @@ bool pd_gw_path_ambiguous(const char *path, size_t len);
 
 /* ---- Credentials (borrowed from the policy) ---- */
 const char *pd_gw_credential_name(const struct pd_gw_credential *c);
+/* The name of the first credential whose value occurs in s[0..len) (`paddock run` refuses to put
+ * such a string in the sandbox's environment), or NULL. */
+const char *pd_gw_policy_secret_owner(const struct pd_gw_policy *p, const char *s, size_t len);
 const char *pd_gw_credential_header(const struct pd_gw_credential *c); /* header field name */
 const char *pd_gw_credential_domain(const struct pd_gw_credential *c); /* canonical pattern */
 const char *pd_gw_credential_alias(const struct pd_gw_credential *c); /* NULL when none */

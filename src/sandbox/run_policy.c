@@ -360,7 +360,9 @@ const char *pd_run_policy_credential_of_env(const json_t *root, const char *name
     return NULL;
 }
 
-/* The agent must never see a secret: a credential's source variable may not be passed in. */
+/* The agent must never see a secret: a credential's source variable may not be passed in (a
+ * placeholder of the same name in sandbox.env is fine; `paddock run` refuses any variable whose
+ * value holds a credential's value). */
 static int check_no_secret_env(struct pd_config_doc *doc, const json_t *root, const json_t *sb,
                                struct pd_err *err)
 {
@@ -375,21 +377,6 @@ static int check_no_secret_env(struct pd_config_doc *doc, const json_t *root, co
                        "passing it in would show the agent the secret (the gateway injects it: "
                        "send requests to the credential's domain or alias instead)",
                        pd_config_where_index(doc, pass, i, where, sizeof where), i, name, cred);
-            return -1;
-        }
-    }
-    const json_t *env = json_object_get(sb, "env");
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)env, key, val)
-    {
-        const char *cred = pd_run_policy_credential_of_env(root, key);
-        if (cred) {
-            pd_err_set(err,
-                       "%s: sandbox.env.%s: this variable holds the value of credential '%s' on "
-                       "the host; setting it inside invites the secret in (the gateway injects "
-                       "it: leave it out)",
-                       pd_config_where_member(doc, env, key, where, sizeof where), key, cred);
             return -1;
         }
     }

@@ -69,8 +69,8 @@ int pd_run_policy_load(struct pd_config_doc *doc, const char *home, struct pd_ru
 void pd_run_policy_free(struct pd_run_policy *p);
 
 /* The name of the credential of policy root `root` whose value comes from environment variable
- * `name` (credentials[].value_env), or NULL: such a variable never enters the sandbox (the load
- * refuses it in sandbox.env and env_pass; `paddock run` refuses it in --env). */
+ * `name` (credentials[].value_env), or NULL: the load refuses such a variable in sandbox.env_pass
+ * (it would pass the secret in). */
 const char *pd_run_policy_credential_of_env(const json_t *root, const char *name);
 
 #endif

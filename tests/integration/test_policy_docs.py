@@ -168,13 +168,12 @@ def test_an_unknown_key_in_any_object_is_refused_with_its_place(tmp_path):
         assert re.search(rf"{re.escape(str(p))}:\d+:\d+: {re.escape(where)}", r.stderr), (place, r.stderr)
 
 
-@pytest.mark.parametrize("section", ["env_pass: [MY_KEY]", "env: {MY_KEY: x}"])
-def test_a_credentials_variable_may_not_enter_the_sandbox(tmp_path, section):
+def test_a_credentials_variable_may_not_be_passed_in(tmp_path):
     p = tmp_path / "p.yaml"
     p.write_text("allow:\n  - host: api.example.com\n"
                  "credentials:\n  - name: api\n    domain: api.example.com\n    header: x-api-key\n"
                  "    format: \"{value}\"\n    value_env: MY_KEY\n"
-                 f"sandbox:\n  {section}\n")
+                 "sandbox:\n  env_pass: [MY_KEY]\n")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MY_KEY": SECRET}
     r = subprocess.run([harness.paddock_path(), "policy", "check", str(p)], capture_output=True, text=True,
                        timeout=20, env=env)
@@ -185,12 +184,27 @@ def test_a_credentials_variable_may_not_enter_the_sandbox(tmp_path, section):
     assert r.returncode == 125 and "credential 'api'" in r.stderr, r
 
 
-def test_env_option_may_not_pass_a_credentials_variable(tmp_path):
+@pytest.mark.parametrize("how", ["sandbox_env", "option"])
+def test_no_variable_inside_may_hold_a_credentials_value(tmp_path, how):
     p = tmp_path / "p.yaml"
-    p.write_text("credentials:\n  - name: api\n    domain: api.example.com\n    header: x-api-key\n"
-                 "    format: \"{value}\"\n    value_env: MY_KEY\n")
+    text = ("credentials:\n  - name: api\n    domain: api.example.com\n    header: x-api-key\n"
+            "    format: \"{value}\"\n    value_env: MY_KEY\n"
+            "sandbox:\n  env: {MY_KEY: placeholder}\n")
+    opts = []
+    if how == "sandbox_env":
+        text = text.replace("{MY_KEY: placeholder}", f"{{MY_KEY: placeholder, OTHER: 'x{SECRET}'}}")
+    else:
+        opts = ["--env", f"OTHER=Bearer {SECRET}"]
+    p.write_text(text)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MY_KEY": SECRET}
-    r = subprocess.run([harness.paddock_path(), "run", "--policy", str(p), "--env", f"MY_KEY={SECRET}",
-                        "--", "true"], capture_output=True, text=True, timeout=20, env=env, cwd=tmp_path)
-    assert r.returncode == 125 and "--env MY_KEY" in r.stderr and "credential 'api'" in r.stderr, r
+    # A placeholder under the credential's own variable name is fine: the agent sees no secret.
+    r = subprocess.run([harness.paddock_path(), "run", "--policy", str(p), "--", "sh", "-c",
+                        "echo $MY_KEY"], capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path)
+    assert r.returncode == (0 if how == "option" else 125), r
+    if how == "option":
+        assert r.stdout.strip() == "placeholder" and SECRET not in r.stdout
+    r = subprocess.run([harness.paddock_path(), "run", "--policy", str(p), *opts, "--", "true"],
+                       capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path)
+    assert r.returncode == 125, r
+    assert "variable OTHER inside the sandbox would hold the value of credential 'api'" in r.stderr, r
     assert SECRET not in r.stderr
