@@ -1,178 +1,227 @@
 #!/usr/bin/env bash
-# `make demo`: shows, with the real binary, what Paddock does today.
-# Paddock is being built component by component (see ARCHITECTURE.md, "Status by component"). Until the
-# sandbox exists, this shows the net module's reading of hosts, the egress gateway in front of a real
-# origin on loopback and the DNS filter answering dig (each outcome checked; exit 1 if one is not the
-# expected one), stops everything it started by PID, and says plainly what is not there yet.
+# `make demo`: the standalone product on this machine, with nothing from outside.
+#
+# A loopback HTTPS origin (api.demo.test on 127.77.0.1:443, with a certificate from a CA this script
+# creates) stands in for an agent's API. A demo policy allows it and gives the gateway an API key that
+# the agent never sees (a credential file in the workspace, masked inside; alias demo.devbox.local).
+# A scripted agent inside `paddock run` then tries, in order: an allowed HTTPS request through the
+# proxy, a blocked domain, the API key through the alias, a denied DNS name, reading the credential
+# file, a direct connection that bypasses the proxy, a raw socket, and writing outside the workspace.
+# It prints expected and observed outcomes; this script exits 0 only if every outcome was the expected
+# one (and the key reached the origin but not the agent).
+#
+# Without a terminal on stdin, or with PADDOCK_DEMO_ONESHOT=1 (how `make test` runs it), it stops there.
+# In a terminal it then opens a shell inside the same sandbox; everything stops when that shell exits.
+# Every process it starts is stopped by PID; its files live in one temporary directory, removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${PADDOCK_BIN:-build/paddock}
+BIN=$(realpath "${PADDOCK_BIN:-build/paddock}")
+ORIGIN_ADDR=127.77.0.1 # a loopback address of its own: port 443 there is the demo's
+oneshot=0
+[ "${PADDOCK_DEMO_ONESHOT:-}" = 1 ] || [ ! -t 0 ] && oneshot=1
 
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+die() { echo "make demo: $*" >&2; exit 1; }
 
-say "Paddock $($BIN version | cut -d' ' -f2): built components"
-run "$BIN" --help
-
-say "One canonical destination: every spelling of an address is recognised and classified"
-echo "An agent that cannot reach 127.0.0.1 or the cloud metadata service will try other spellings."
-run "$BIN" inspect-host 127.1 0x7f.0.0.1 0177.0.0.1 2130706433 '[::ffff:127.0.0.1]' \
-    '[64:ff9b::a9fe:a9fe]' '[2002:a9fe:a9fe::1]' 169.254.169.254 8.8.8.8
-
-say "Domain patterns: *.example.com matches subdomains only"
-run "$BIN" inspect-host API.Example.COM. example.com evilexample.com example.com.evil.com \
-    --pattern '*.example.com' --pattern api.example.com
-
-say "Patterns that mean nothing safe are refused when the policy is loaded"
-for p in '*' '*.com' 'exa*mple.com' '127.0.0.1'; do
-    printf '$ %s inspect-host --pattern %q x\n' "$BIN" "$p"
-    if "$BIN" inspect-host --pattern "$p" x >/dev/null; then
-        echo "UNEXPECTED: pattern '$p' was accepted" >&2
-        exit 1
-    fi
-done
-
-say "The egress gateway: a local origin, a policy, and requests through paddock gateway"
-work=$(mktemp -d)
-origin_pid=""; gw_pid=""; dns_pid=""
-stop_pid() { # stop a process we started, by PID; its exit status is not ours
-    [ -n "$1" ] || return 0
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
+work=$(mktemp -d /tmp/paddock-demo.XXXXXX)
+chmod 755 "$work"
+origin_pid=""
 cleanup() {
     local rc=$?
-    stop_pid "$gw_pid"
-    stop_pid "$dns_pid"
-    stop_pid "$origin_pid"
+    if [ -n "$origin_pid" ]; then
+        kill "$origin_pid" 2>/dev/null || true
+        wait "$origin_pid" 2>/dev/null || true
+    fi
     rm -rf "$work"
     exit "$rc"
 }
 trap cleanup EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-oport=$(free_port); gport=$(free_port)
-mkdir -p "$work/www" && echo "hello from the origin" > "$work/www/hello.txt"
-/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory "$work/www" "$oport" >"$work/origin.log" 2>&1 &
+trap 'exit 130' INT TERM
+
+say "Paddock $("$BIN" version | cut -d' ' -f2): what this host offers the sandbox (paddock doctor)"
+"$BIN" doctor | sed 's/^/  /' || true
+
+# ---- the stand-in API: a CA, a certificate for api.demo.test, an HTTPS origin on loopback
+mkdir -p "$work/ws/secrets"
+(
+    cd "$work"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+        -subj "/CN=Paddock demo CA" -keyout ca.key -out demo-ca.pem 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=api.demo.test" \
+        -keyout origin.key -out origin.csr 2>/dev/null
+    printf 'subjectAltName=DNS:api.demo.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+        >origin.ext
+    openssl x509 -req -in origin.csr -CA demo-ca.pem -CAkey ca.key -CAcreateserial -days 1 \
+        -extfile origin.ext -out origin.pem 2>/dev/null
+) || die "openssl could not create the demo CA and certificate"
+cp "$work/demo-ca.pem" "$work/ws/demo-ca.pem"
+key="demo-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+umask_old=$(umask); umask 077
+printf '%s\n' "$key" >"$work/ws/secrets/demo-api-key"
+umask "$umask_old"
+
+cat >"$work/origin.py" <<'PY'
+# The demo's stand-in API: HTTPS on ADDR:443. /hello greets; /whoami says whether the x-api-key header
+# it received is the demo key (never echoing a value). One line per request on stdout.
+import http.server, json, os, ssl, sys
+KEY = os.environ["DEMO_KEY"]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        got = self.headers.get("x-api-key")
+        verdict = "missing" if got is None else ("received, matches the demo key" if got == KEY else "wrong value")
+        if self.path == "/hello":
+            body = b"hello from api.demo.test, over TLS\n"
+        elif self.path == "/whoami":
+            body = (json.dumps({"x-api-key": verdict}) + "\n").encode()
+        else:
+            self.send_error(404)
+            return
+        print(f"origin: GET {self.path} x-api-key={verdict}", flush=True)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer((sys.argv[1], 443), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print("origin: listening", flush=True)
+srv.serve_forever()
+PY
+DEMO_KEY=$key /usr/bin/python3 "$work/origin.py" "$ORIGIN_ADDR" "$work/origin.pem" "$work/origin.key" \
+    >"$work/origin.log" 2>&1 &
 origin_pid=$!
-cat > "$work/gateway.yaml" <<YAML
-sandbox_id: demo
-allow:
-  - host: api.demo.test          # the only destination this "agent" may reach
-    ports: [$oport]
-    allow_private: true          # it lives on loopback in this demo
-upstream:
-  hosts:                         # a static name for the demo origin (no DNS)
-    api.demo.test: ["127.0.0.1"]
-    other.demo.test: ["127.0.0.1"]
-YAML
-echo "policy ($work/gateway.yaml):"; sed 's/^/  /' "$work/gateway.yaml"
-"$BIN" --log-file "$work/gateway.log" gateway --config "$work/gateway.yaml" --listen "127.0.0.1:$gport" &
-gw_pid=$!
-for _ in $(seq 50); do
-    curl -s -o /dev/null "http://127.0.0.1:$oport/" 2>/dev/null && \
-        grep -q '"event":"listening"' "$work/gateway.log" 2>/dev/null && break
-    sleep 0.1
+for _ in $(seq 100); do
+    grep -q "origin: listening" "$work/origin.log" 2>/dev/null && break
+    kill -0 "$origin_pid" 2>/dev/null || break
+    sleep 0.05
 done
-try() { # expected-status description curl-args...
-    local want=$1 what=$2; shift 2
-    local got; got=$(curl -s -o "$work/body" -w '%{http_code}' -x "http://127.0.0.1:$gport" "$@" || true)
-    local mark="ok"; [ "$got" = "$want" ] || { mark="UNEXPECTED"; failed=1; }
-    printf '  %-52s expected %s, got %s  %s\n' "$what" "$want" "$got" "$mark"
-    [ "$got" = "200" ] && sed 's/^/      /' "$work/body" | head -2
-    [ "$got" != "200" ] && [ -s "$work/body" ] && printf '      %s\n' "$(head -c 300 "$work/body")"
-    return 0
-}
-failed=0
-try 200 "allowed name" "http://api.demo.test:$oport/hello.txt"
-try 403 "a name the policy does not list" "http://other.demo.test:$oport/hello.txt"
-try 403 "loopback spelled 0x7f.1 (an IP literal)" "http://0x7f.1:$oport/hello.txt"
-try 400 "Host header naming another host" -H "Host: other.demo.test:$oport" "http://api.demo.test:$oport/hello.txt"
-echo "  access log (one JSON line per request):"
-grep '"event":"access"' "$work/gateway.log" | head -4 | cut -c1-200 | sed 's/^/    /'
-[ "$failed" = 0 ] || { echo "make demo: an outcome was not the expected one" >&2; exit 1; }
+grep -q "origin: listening" "$work/origin.log" ||
+    die "the demo origin could not listen on $ORIGIN_ADDR:443 (run make demo as root): $(cat "$work/origin.log")"
 
-say "The DNS filter: the same allowlist, answered by the gateway (dig, UDP and TCP)"
-dport=$(free_port)
-cat > "$work/dns.yaml" <<YAML
+# ---- the policy: one file for the gateway and the sandbox (docs/policy.md)
+cat >"$work/demo.yaml" <<YAML
 sandbox_id: demo
 allow:
-  - host: api.demo.test
-  - host: "*.pypi.demo.test"     # a wildcard: its subdomains resolve, with tunnelling defences
-dns:
-  unique_subdomains_per_minute: 20
-YAML
-echo "policy ($work/dns.yaml):"; sed 's/^/  /' "$work/dns.yaml"
-"$BIN" --log-file "$work/dns.log" gateway --config "$work/dns.yaml" --dns-listen "127.0.0.1:$dport" &
-dns_pid=$!
-for _ in $(seq 50); do grep -q '"event":"dns_listening"' "$work/dns.log" 2>/dev/null && break; sleep 0.1; done
-ask() { # expected-status description dig-args...
-    local want=$1 what=$2; shift 2
-    local out got
-    out=$(dig +time=2 +tries=1 -p "$dport" @127.0.0.1 "$@" 2>&1 || true)
-    got=$(printf '%s\n' "$out" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p' | head -1)
-    local mark="ok"; [ "$got" = "$want" ] || { mark="UNEXPECTED"; failed=1; }
-    printf '  %-52s expected %s, got %s  %s\n' "$what" "$want" "${got:-no answer}" "$mark"
-    return 0
-}
-ask NOERROR "allowed name (answered locally: 127.0.0.1)" api.demo.test A
-ask NOERROR "allowed name over TCP" +tcp api.demo.test A
-ask NXDOMAIN "a name no rule allows (never sent upstream)" evil.example A
-ask REFUSED "TXT, a type the policy does not allow" api.demo.test TXT
-ask REFUSED "a high-entropy label under a wildcard (exfiltration)" k7q2x9v4m8z1w6r3t5y0p.pypi.demo.test A
-echo "  query log (one JSON line per query):"
-grep '"event":"dns"' "$work/dns.log" | head -5 | cut -c1-230 | sed 's/^/    /'
-stop_pid "$dns_pid"; dns_pid=""
-[ "$failed" = 0 ] || { echo "make demo: an outcome was not the expected one" >&2; exit 1; }
-
-say "The sandbox: paddock run -- CMD, whose only ways out are its own gateway and DNS filter"
-mkdir -p "$work/ws"
-cat > "$work/run.yaml" <<YAML
-sandbox_id: demo
-allow:
-  - host: api.demo.test
-    ports: [$oport]
-    allow_private: true
+  - host: api.demo.test            # the stand-in API, and nothing else
+    ports: [443]
+    allow_private: true            # it lives on loopback in this demo
+credentials:
+  - name: demo-api-key
+    domain: api.demo.test
+    header: x-api-key
+    format: "{value}"
+    alias: demo                    # http://demo.devbox.local/... -> https://api.demo.test/... + key
+    value_file: ws/secrets/demo-api-key
 upstream:
+  ca_file: demo-ca.pem             # the CA this demo created
   hosts:
-    api.demo.test: ["127.0.0.1"]
-    other.demo.test: ["127.0.0.1"]
+    api.demo.test: ["$ORIGIN_ADDR"]
 sandbox:
   limits: {memory: 512M, pids: 256}
 YAML
-echo "policy ($work/run.yaml):"; sed 's/^/  /' "$work/run.yaml"
-cat > "$work/ws/agent.sh" <<SH
-# A scripted "agent": each line tries something and says whether it was allowed.
+say "The policy (demo.yaml): the gateway's allowlist and credential, and the sandbox's limits"
+sed 's/^/  /' "$work/demo.yaml"
+say "paddock policy explain: the gateway's own decision, before anything runs"
+for t in https://api.demo.test/ http://demo.devbox.local/whoami https://blocked.demo.test/; do
+    printf '  $ paddock policy explain demo.yaml %s\n' "$t"
+    "$BIN" policy explain "$work/demo.yaml" "$t" | sed 's/^/    /' || true
+done
+
+# ---- the scripted agent
+cat >"$work/ws/agent.sh" <<'SH'
+# A scripted "agent": each line tries one thing and says whether it was allowed.
 bad=0
-check() {
-    want=\$1 what=\$2; shift 2
-    if "\$@" >/dev/null 2>&1; then got=allowed; else got=refused; fi
-    mark=ok; [ "\$got" = "\$want" ] || { mark=UNEXPECTED; bad=1; }
-    printf '  %-56s expected %s, got %s  %s\\n' "\$what" "\$want" "\$got" "\$mark"
+: >/workspace/results.txt
+check() { # expected what command...
+    want=$1 what=$2; shift 2
+    if "$@" >/tmp/out 2>&1; then got=allowed; else got=refused; fi
+    mark=ok; [ "$got" = "$want" ] || { mark=UNEXPECTED; bad=1; }
+    printf '  %-62s %-8s %-8s %s\n' "$what" "$want" "$got" "$mark" | tee -a /workspace/results.txt
 }
-check allowed "HTTP through the proxy to the allowed name" curl -sf http://api.demo.test:$oport/hello.txt
-check refused "a name the policy does not list" curl -sf http://other.demo.test:$oport/hello.txt
-check refused "a direct connection that bypasses the proxy" curl -sf --noproxy '*' --max-time 3 http://127.0.0.1:$oport/
-check allowed "DNS for the allowed name" getent hosts api.demo.test
-check refused "DNS for a name no rule allows" getent hosts evil.example
-check refused "reading a masked file (/etc/shadow)" cat /etc/shadow
-check refused "writing outside the workspace (/etc)" sh -c 'echo x > /etc/paddock-demo'
-check allowed "writing in the workspace" sh -c 'echo x > /workspace/made-inside'
-check refused "a raw socket" /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)'
-check refused "a new user namespace (unshare -U)" unshare -U true
-exit \$bad
-SH
-echo "inside the sandbox (one command: paddock run --policy run.yaml -- sh agent.sh):"
-bin_abs=$(realpath "$BIN")
-if ! (cd "$work/ws" && "$bin_abs" run --policy "$work/run.yaml" --log "$work/run.log" -- sh agent.sh); then
-    echo "make demo: an outcome inside the sandbox was not the expected one" >&2
-    exit 1
+CA=/workspace/demo-ca.pem
+printf '  %-62s %-8s %-8s\n' "what the agent tries" expected observed
+check allowed "1. HTTPS to the allowed API, through the proxy" \
+    curl -sf --cacert $CA https://api.demo.test/hello
+check refused "2. a domain the policy does not list" curl -sf http://blocked.demo.test/
+printf '     the denial it reads: %s\n' "$(curl -s http://blocked.demo.test/ | head -c 160)"
+check allowed "3. the API key via http://demo.devbox.local (gateway injects)" \
+    sh -c 'curl -sf http://demo.devbox.local/whoami | grep -q "received, matches"'
+printf '     the origin says: %s\n' "$(curl -s http://demo.devbox.local/whoami)"
+check refused "4. DNS for a name no rule allows (exfil.example)" getent hosts exfil.example
+check refused "5. reading the key file (in the workspace, but masked)" \
+    cat /workspace/secrets/demo-api-key
+check refused "6. a direct connection that bypasses the proxy" \
+    curl -sf --noproxy '*' --max-time 3 --cacert $CA --resolve api.demo.test:443:127.77.0.1 \
+    https://api.demo.test/hello
+check refused "7. a raw socket" \
+    /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)'
+check refused "8. writing outside the workspace (/etc)" sh -c 'echo x > /etc/paddock-demo'
+env >/workspace/env.txt # checked outside: no variable holds the key
+if [ "${PADDOCK_DEMO_SHELL:-}" = 1 ]; then
+    printf '\nYou are inside the same sandbox (exit to leave). Try: curl https://example.com/ ;\n'
+    printf 'curl http://demo.devbox.local/whoami ; cat secrets/demo-api-key ; ls ~ ; ps ax\n\n'
+    export PS1='paddock-demo:\w\$ '
+    exec bash --norc -i
 fi
-[ -f "$work/ws/made-inside" ] || { echo "make demo: the workspace write did not reach the host" >&2; exit 1; }
-echo "  the gateway's log for this sandbox (denials included):"
-grep -E '"event":"(access|dns)"' "$work/run.log" | head -4 | cut -c1-200 | sed 's/^/    /'
+exit $bad
+SH
+
+say "Inside the sandbox: paddock run --policy demo.yaml -- sh agent.sh"
+opts=(--policy "$work/demo.yaml" --log "$work/run.log")
+[ $oneshot = 1 ] || opts+=(--env PADDOCK_DEMO_SHELL=1)
+set +e
+(cd "$work/ws" && "$BIN" run "${opts[@]}" -- sh agent.sh)
+rc=$?
+set -e
+
+say "What the gateway logged for this sandbox (run.log: one JSON line per request and DNS query)"
+/usr/bin/python3 - "$work/run.log" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if r.get("event") == "access":
+        what = f'{r["method"]} {r["host"]}:{r["port"]}{r.get("path") or ""}'
+        extra = r.get("error") or (f'credential {r["credential"]} injected' if r.get("credential") else "")
+    elif r.get("event") == "dns":
+        what, extra = f'DNS {r["type"]} {r["name"]}', r.get("error") or r.get("rcode")
+    else:
+        continue
+    print(f'  {r["decision"]:<6} {what:<48} {extra or ""}')
+PY
+echo "  the origin's own log:"
+sed 's/^/    /' "$work/origin.log"
+
+failed=0
+want_rows=8
+rows=$(grep -c . "$work/ws/results.txt" 2>/dev/null || echo 0)
+if [ "$rows" != "$want_rows" ] || grep -q UNEXPECTED "$work/ws/results.txt"; then
+    echo "make demo: $rows of $want_rows outcomes observed, or one was not the expected one" >&2
+    failed=1
+fi
+if grep -qF "$key" "$work/ws/env.txt" "$work/run.log" 2>/dev/null; then
+    echo "make demo: the API key appeared inside the sandbox or in the log" >&2
+    failed=1
+fi
+if ! grep -q "GET /whoami x-api-key=received, matches the demo key" "$work/origin.log"; then
+    echo "make demo: the origin never received the injected key" >&2
+    failed=1
+fi
+if [ $oneshot = 1 ] && [ $rc != 0 ] && [ $failed = 0 ]; then
+    echo "make demo: paddock run exited with status $rc" >&2
+    failed=1
+fi
+[ $failed = 0 ] || exit 1
 cat <<'TXT'
 
-Nothing above was simulated: every line came from build/paddock, a real origin on loopback, dig, and a
-real sandbox (user, mount, PID, network, UTS, IPC and cgroup namespaces, Landlock, seccomp, no
-capabilities). `paddock doctor` shows which of those layers this host offers.
+Every outcome was the expected one. Nothing above was simulated: build/paddock ran a real sandbox (user,
+mount, PID, network, UTS, IPC and cgroup namespaces, Landlock, a syscall filter, no capabilities) whose
+only way out was its own gateway and DNS filter, in front of a real HTTPS origin on loopback; the key
+reached the origin and never the agent. Next: examples/ holds policies for real agents
+(paddock run --policy examples/claude-code.yaml -- claude); docs/policy.md describes every key.
 TXT
