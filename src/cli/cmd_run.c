@@ -495,6 +495,11 @@ static void learn(const struct run_args *a, const char *log_path, off_t from, co
             sum.denials, sum.denials == 1 ? "" : "s", sum.candidates,
             sum.candidates == 1 ? "" : "s", sum.notes, sum.notes == 1 ? "" : "s", a->learn,
             a->learn);
+    if (sum.relative_path_moved)
+        fprintf(stderr,
+                "paddock run: --learn: the policy names files relative to its directory "
+                "and %s is elsewhere: move it next to the policy before using it\n",
+                a->learn);
 }
 
 int pd_cmd_run(int argc, char **argv)

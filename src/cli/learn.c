@@ -252,7 +252,7 @@ static const char *jstr(const json_t *o, const char *k)
 static bool name_ok(const char *host)
 {
     size_t n = strlen(host), s = strlen(ALIAS_SUFFIX);
-    if (!strcmp(host, ALIAS_SUFFIX + 1) || (n > s && !strcmp(host + n - s, ALIAS_SUFFIX)))
+    if (!strcmp(host, &ALIAS_SUFFIX[1]) || (n > s && !strcmp(host + n - s, ALIAS_SUFFIX)))
         return false;
     struct pd_domain d;
     struct pd_err e = {{0}};
@@ -269,7 +269,10 @@ static void take_access(struct learn *l, const json_t *o)
     l->denials++;
     bool connect = method && !strcmp(method, "CONNECT");
     bool name_rule = !strcmp(error, "destination_not_allowed") && name_ok(host);
-    bool addr_rule = !strcmp(error, "ip_literal_not_allowed");
+    struct pd_addr ad;
+    struct pd_err e = {{0}};
+    bool addr_rule = !strcmp(error, "ip_literal_not_allowed") &&
+                     pd_ip_parse_strict(host, strlen(host), &ad, &e);
     struct cand *c = name_rule || addr_rule ? cand_get(l, host, addr_rule) : NULL;
     if (!c) {
         char what[300];
@@ -306,18 +309,8 @@ static void take_dns(struct learn *l, const json_t *o)
     add_dns_type(c, type);
 }
 
-static int read_log(struct learn *l, const struct pd_learn_opts *o, struct pd_err *err)
+static int read_log(struct learn *l, FILE *f, const char *sandbox_id, struct pd_err *err)
 {
-    FILE *f = fopen(o->log_path, "re");
-    if (!f) {
-        pd_err_set(err, "--learn: cannot read the access log %s: %s", o->log_path, strerror(errno));
-        return -1;
-    }
-    if (o->log_from > 0 && fseeko(f, o->log_from, SEEK_SET) != 0) {
-        pd_err_set(err, "--learn: %s: %s", o->log_path, strerror(errno));
-        fclose(f);
-        return -1;
-    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -326,7 +319,7 @@ static int read_log(struct learn *l, const struct pd_learn_opts *o, struct pd_er
             continue; /* most lines: cheap to skip */
         json_t *j = json_loadb(line, (size_t)n, 0, NULL);
         const char *ev = jstr(j, "event"), *sid = jstr(j, "sandbox_id");
-        if (ev && sid && !strcmp(sid, o->sandbox_id) && jstr(j, "decision") &&
+        if (ev && sid && !strcmp(sid, sandbox_id) && jstr(j, "decision") &&
             !strcmp(jstr(j, "decision"), "deny")) {
             if (!strcmp(ev, "access"))
                 take_access(l, j);
@@ -337,9 +330,8 @@ static int read_log(struct learn *l, const struct pd_learn_opts *o, struct pd_er
     }
     bool bad = ferror(f);
     free(line);
-    fclose(f);
     if (bad) {
-        pd_err_set(err, "--learn: reading %s failed", o->log_path);
+        pd_err_set(err, "--learn: reading the access log failed");
         return -1;
     }
     return 0;
@@ -466,7 +458,12 @@ static long find_allow_end(const char *text, size_t len, struct pd_config_doc *d
         if (text[pos] == '\n')
             ln++;
     size_t key_col = kloc.col - 1;
-    const char *colon = memchr(text + pos, ':', len - pos);
+    const char *line_end = memchr(text + pos, '\n', len - pos);
+    size_t line_len = line_end ? (size_t)(line_end - (text + pos)) : len - pos;
+    if (key_col >= line_len)
+        return -1;
+    /* The colon after the key, on the key's own line (else: a form this does not edit). */
+    const char *colon = memchr(text + pos + key_col, ':', line_len - key_col);
     if (!colon)
         return -1;
     const char *after = colon + 1;
@@ -501,6 +498,91 @@ static long find_allow_end(const char *text, size_t len, struct pd_config_doc *d
     }
     *ind = item >= 0 ? item : (int)key_col + 2;
     return (long)insert;
+}
+
+/* The first relative path the policy names (resolved against the policy's directory), or NULL. */
+static const char *relative_path(const json_t *root)
+{
+    const char *cands[] = {
+        json_string_value(json_object_get(json_object_get(root, "upstream"), "ca_file")),
+        json_string_value(json_object_get(root, "state_file")),
+        json_string_value(json_object_get(json_object_get(root, "dns"), "hosts_file")),
+        json_string_value(json_object_get(json_object_get(root, "sandbox"), "workspace")),
+    };
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++)
+        if (cands[i] && cands[i][0] != '/')
+            return cands[i];
+    const json_t *creds = json_object_get(root, "credentials");
+    for (size_t i = 0; i < json_array_size(creds); i++) {
+        const char *f = json_string_value(json_object_get(json_array_get(creds, i), "value_file"));
+        if (f && f[0] != '/')
+            return f;
+    }
+    return NULL;
+}
+
+/* Do two files live in the same directory? (false when either cannot be resolved) */
+static bool same_dir(const char *a, const char *b)
+{
+    char da[4096], db[4096];
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    snprintf(da, sizeof da, "%.*s", sa ? (int)(sa - a) + 1 : 1, sa ? a : ".");
+    snprintf(db, sizeof db, "%.*s", sb ? (int)(sb - b) + 1 : 1, sb ? b : ".");
+    char *ra = realpath(da, NULL), *rb = realpath(db, NULL);
+    bool same = ra && rb && !strcmp(ra, rb);
+    free(ra);
+    free(rb);
+    return same;
+}
+
+/* Remove the "# " that comments out a candidate's line ("# - ...", "#   ..."). */
+static void uncomment_into(struct buf *o, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && s[j] == ' ')
+            j++;
+        bool cand = j + 3 < len && s[j] == '#' && s[j + 1] == ' ' &&
+                    ((s[j + 2] == '-' && s[j + 3] == ' ') || (s[j + 2] == ' ' && s[j + 3] == ' '));
+        const char *nl = memchr(s + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - s) + 1 : len;
+        if (cand) {
+            bput(o, s + i, j - i);
+            bput(o, s + j + 2, end - j - 2);
+        } else {
+            bput(o, s + i, end - i);
+        }
+        i = end;
+    }
+}
+
+/* The policy text with the candidate block inserted at `at`: does it, as written, mean exactly
+ * what the policy means, and with the candidates uncommented hold exactly n more allow rules?
+ * (YAML has forms the line-based insertion point could misjudge; they fail here.) */
+static bool insertion_ok(const char *name, const char *text, size_t tlen, size_t at,
+                         const struct buf *blk, const json_t *orig, size_t n)
+{
+    struct buf w = {0}, u = {0};
+    bput(&w, text, at);
+    bput(&w, blk->p ? blk->p : "", blk->len);
+    bput(&w, text + at, tlen - at);
+    bput(&u, text, at);
+    uncomment_into(&u, blk->p ? blk->p : "", blk->len);
+    bput(&u, text + at, tlen - at);
+    bool ok = !w.oom && !u.oom;
+    struct pd_err e = {{0}};
+    struct pd_config_doc *dw =
+        ok ? pd_config_load_buffer(name, w.p, w.len, PD_CONFIG_YAML, &e) : NULL;
+    struct pd_config_doc *du =
+        ok ? pd_config_load_buffer(name, u.p, u.len, PD_CONFIG_YAML, &e) : NULL;
+    ok = dw && du && json_equal(pd_config_root(dw), (json_t *)orig) &&
+         json_array_size(json_object_get(pd_config_root(du), "allow")) ==
+             json_array_size(json_object_get(orig, "allow")) + n;
+    pd_config_doc_free(dw);
+    pd_config_doc_free(du);
+    free(w.p);
+    free(u.p);
+    return ok;
 }
 
 static char *read_text(const char *path, size_t *len, struct pd_err *err)
@@ -562,15 +644,17 @@ static int write_whole(const char *path, const struct buf *b, struct pd_err *err
     return 0;
 }
 
-int pd_learn_propose(const struct pd_learn_opts *o, struct pd_learn_summary *sum,
-                     struct pd_err *err)
+int pd_learn_build(const struct pd_learn_input *in, char **out, size_t *out_len,
+                   struct pd_learn_summary *sum, struct pd_err *err)
 {
     memset(sum, 0, sizeof *sum);
+    *out = NULL;
+    *out_len = 0;
     struct learn l = {0};
     l.cands = calloc(MAX_CANDS, sizeof *l.cands);
     l.notes = calloc(MAX_NOTES, sizeof *l.notes);
-    char *text = NULL;
-    size_t tlen = 0;
+    const char *text = in->policy_text;
+    size_t tlen = in->policy_len;
     struct pd_config_doc *doc = NULL;
     struct buf b = {0};
     int rc = -1;
@@ -578,46 +662,64 @@ int pd_learn_propose(const struct pd_learn_opts *o, struct pd_learn_summary *sum
         pd_err_set(err, "--learn: out of memory");
         goto out;
     }
-    if (read_log(&l, o, err) != 0)
+    if (read_log(&l, in->log, in->sandbox_id, err) != 0)
         goto out;
-    if (o->policy_path) {
-        if (!(text = read_text(o->policy_path, &tlen, err)))
-            goto out;
-        /* The policy was valid when the run started; if it changed since, propose against what
-         * the file holds now (and say so in the error if it no longer loads). */
-        if (!(doc = pd_config_load_buffer(o->policy_path, text, tlen, PD_CONFIG_AUTO, err)))
-            goto out;
+    if (text && tlen >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) {
+        text += 3; /* a UTF-8 byte order mark: it may only start the file, and the header does */
+        tlen -= 3;
     }
+    /* The policy was valid when the run started; if it changed since, propose against what the
+     * file holds now (and say so if it no longer loads). */
+    if (text && !(doc = pd_config_load_buffer(in->policy_name, text, tlen, PD_CONFIG_AUTO, err)))
+        goto out;
 
     char stamp[32] = "";
     time_t now = time(NULL);
     struct tm tm;
     if (gmtime_r(&now, &tm))
         strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    char cmd[160];
-    clean(cmd, sizeof cmd, o->command ? o->command : "");
-    char policy[300];
-    clean(policy, sizeof policy, o->policy_path ? o->policy_path : "");
-    bprintf(&b, "# Proposed by `paddock run --learn` on %s from %s%s\n", stamp,
-            o->policy_path ? policy : "the built-in policy (nothing allowed)",
-            o->policy_path ? "" : "");
-    bprintf(
-        &b, "# and what sandbox %s was denied running `%s`: %zu candidate rule%s, %zu note%s.\n",
-        o->sandbox_id, cmd, l.ncands, l.ncands == 1 ? "" : "s", l.nnotes, l.nnotes == 1 ? "" : "s");
+    char cmd[160], policy[300], sid[80];
+    clean(cmd, sizeof cmd, in->command ? in->command : "");
+    clean(policy, sizeof policy, in->policy_name ? in->policy_name : "");
+    clean(sid, sizeof sid, in->sandbox_id);
+    bprintf(&b, "# Proposed by `paddock run --learn` on %s from %s\n", stamp,
+            text ? policy : "the built-in policy (nothing allowed)");
+    bprintf(&b,
+            "# and what sandbox %s was denied running `%s`: %zu candidate rule%s, %zu note%s.\n",
+            sid, cmd, l.ncands, l.ncands == 1 ? "" : "s", l.nnotes, l.nnotes == 1 ? "" : "s");
     bprintf(&b, "# Nothing is allowed until you uncomment it: review each candidate (its comment "
                 "says what was\n# denied and how often), remove the leading \"# \" of its lines, "
                 "and check the result with\n# `paddock policy check FILE`.\n");
+    const char *rel = doc ? relative_path(pd_config_root(doc)) : NULL;
+    if (rel && in->out_path && !same_dir(in->policy_name, in->out_path)) {
+        char r[200];
+        clean(r, sizeof r, rel);
+        bprintf(&b,
+                "# Note: the policy names files relative to its own directory (%s); this file "
+                "lives in\n# another directory, so move it next to the policy or make those "
+                "paths absolute.\n",
+                r);
+        sum->relative_path_moved = true;
+    }
     long at = -1;
     int ind = 2;
+    const json_t *root = doc ? pd_config_root(doc) : NULL;
     if (doc)
         at = find_allow_end(text, tlen, doc, &ind);
+    struct buf blk = {0};
     if (at >= 0) {
-        bput(&b, text, (size_t)at);
         if (at > 0 && text[at - 1] != '\n')
-            bput(&b, "\n", 1);
+            bput(&blk, "\n", 1);
         if (l.ncands)
-            bprintf(&b, "%*s# paddock learn: candidate rules (uncomment to allow)\n", ind, "");
-        put_cands(&b, &l, ind, doc ? pd_config_root(doc) : NULL);
+            bprintf(&blk, "%*s# paddock learn: candidate rules (uncomment to allow)\n", ind, "");
+        put_cands(&blk, &l, ind, root);
+        if (!insertion_ok(in->policy_name, text, tlen, (size_t)at, &blk, root, l.ncands))
+            at = -1; /* a form the insertion point misjudged: the candidates go at the end */
+    }
+    if (at >= 0) {
+        sum->in_place = true;
+        bput(&b, text, (size_t)at);
+        bput(&b, blk.p ? blk.p : "", blk.len);
         bput(&b, text + at, tlen - (size_t)at);
         if (tlen > (size_t)at && text[tlen - 1] != '\n')
             bput(&b, "\n", 1);
@@ -627,35 +729,75 @@ int pd_learn_propose(const struct pd_learn_opts *o, struct pd_learn_summary *sum
             if (tlen && text[tlen - 1] != '\n')
                 bput(&b, "\n", 1);
         }
-        bool has_allow = doc && json_object_get(pd_config_root(doc), "allow");
         if (l.ncands) {
-            if (has_allow)
+            if (root && json_object_get(root, "allow"))
                 bprintf(&b, "\n# paddock learn: candidate rules: this policy's allow list is not "
                             "a block list,\n# so merge the ones you want into it by hand\n");
             else
                 bprintf(&b, "\n# paddock learn: candidate rules (uncomment `allow:` and the rules "
                             "you want)\n# allow:\n");
-            put_cands(&b, &l, 0, doc ? pd_config_root(doc) : NULL);
+            put_cands(&b, &l, 0, root);
         }
     }
     if (!l.ncands)
         bprintf(&b, "\n# paddock learn: no destination was denied that an allow rule would fix.\n");
     put_notes(&b, &l);
-    if (b.oom) {
+    free(blk.p);
+    if (b.oom || blk.oom) {
         pd_err_set(err, "--learn: out of memory");
         goto out;
     }
-    if (write_whole(o->out_path, &b, err) != 0)
-        goto out;
     sum->candidates = l.ncands + l.cands_dropped;
     sum->notes = l.nnotes + l.notes_dropped;
     sum->denials = l.denials;
+    *out = b.p;
+    *out_len = b.len;
+    b.p = NULL;
     rc = 0;
 out:
     free(b.p);
     pd_config_doc_free(doc);
-    free(text);
     free(l.cands);
     free(l.notes);
+    return rc;
+}
+
+int pd_learn_propose(const struct pd_learn_opts *o, struct pd_learn_summary *sum,
+                     struct pd_err *err)
+{
+    memset(sum, 0, sizeof *sum);
+    FILE *f = fopen(o->log_path, "re");
+    if (!f) {
+        pd_err_set(err, "--learn: cannot read the access log %s: %s", o->log_path, strerror(errno));
+        return -1;
+    }
+    if (o->log_from > 0 && fseeko(f, o->log_from, SEEK_SET) != 0) {
+        pd_err_set(err, "--learn: %s: %s", o->log_path, strerror(errno));
+        fclose(f);
+        return -1;
+    }
+    char *text = NULL;
+    size_t tlen = 0;
+    if (o->policy_path && !(text = read_text(o->policy_path, &tlen, err))) {
+        fclose(f);
+        return -1;
+    }
+    struct pd_learn_input in = {.policy_name = o->policy_path,
+                                .policy_text = text,
+                                .policy_len = tlen,
+                                .log = f,
+                                .sandbox_id = o->sandbox_id,
+                                .command = o->command,
+                                .out_path = o->out_path};
+    char *out = NULL;
+    size_t len = 0;
+    int rc = pd_learn_build(&in, &out, &len, sum, err);
+    fclose(f);
+    free(text);
+    if (rc == 0) {
+        struct buf b = {.p = out, .len = len, .cap = len + 1};
+        rc = write_whole(o->out_path, &b, err);
+    }
+    free(out);
     return rc;
 }

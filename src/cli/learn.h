@@ -1,6 +1,7 @@
 /*
- * learn.h - `paddock run --learn OUT`: the destinations the gateway and the DNS filter denied during
- * one run, turned into a proposed policy for the user to review. Nothing is allowed automatically.
+ * learn.h - `paddock run --learn OUT`: the destinations the gateway and the DNS filter denied
+ * during one run, turned into a proposed policy for the user to review. Nothing is allowed
+ * automatically.
  *
  * Input: the run's access log (JSON lines, docs/sandbox.md), from byte `log_from` on, lines of
  * sandbox `sandbox_id` only. Denials a new allow rule would fix (`destination_not_allowed`,
@@ -20,7 +21,9 @@
 #ifndef PD_CLI_LEARN_H
 #define PD_CLI_LEARN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "core/err.h"
@@ -38,10 +41,28 @@ struct pd_learn_summary {
     size_t candidates; /* rules proposed */
     size_t notes; /* denials listed for the user without a rule */
     size_t denials; /* denied requests and queries read */
+    bool relative_path_moved; /* the policy has relative paths and OUT is in another directory */
+    bool in_place; /* candidates went into the policy's block allow list (uncommenting suffices) */
 };
+
+/* The core, in memory (also the fuzz target's entry): the proposal for a policy text (NULL: the
+ * built-in empty policy) and the log lines readable from `log`. *out is malloc'ed (the caller frees
+ * it). 0, or -1 with err (the policy does not load, out of memory). */
+struct pd_learn_input {
+    const char *policy_name; /* for messages and relative paths (may be NULL with no text) */
+    const char *policy_text;
+    size_t policy_len;
+    FILE *log;
+    const char *sandbox_id;
+    const char *command; /* may be NULL */
+    const char *out_path; /* where the proposal will live, or NULL (no directory check) */
+};
+int pd_learn_build(const struct pd_learn_input *in, char **out, size_t *out_len,
+                   struct pd_learn_summary *sum, struct pd_err *err);
 
 /* Read the log, write the proposal. 0, or -1 with err (the log or the policy cannot be read, OUT
  * cannot be written; OUT is then untouched). */
-int pd_learn_propose(const struct pd_learn_opts *o, struct pd_learn_summary *sum, struct pd_err *err);
+int pd_learn_propose(const struct pd_learn_opts *o, struct pd_learn_summary *sum,
+                     struct pd_err *err);
 
 #endif
