@@ -97,19 +97,22 @@ def prepare(tmp_path, text):
     """Write one example as a policy with the files and variables it names; returns (path, env)."""
     doc = yaml.safe_load(text)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    for c in doc.get("credentials", []):
-        if "value_env" in c:
+    creds = doc.get("credentials") if isinstance(doc.get("credentials"), list) else []
+    for c in creds:
+        if not isinstance(c, dict):
+            continue
+        if isinstance(c.get("value_env"), str):
             env[c["value_env"]] = SECRET
-        if "value_file" in c:
+        if isinstance(c.get("value_file"), str):
             f = tmp_path / c["value_file"]
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(SECRET + "\n")
             f.chmod(0o600)
-    if "state_file" in doc:
+    if isinstance(doc.get("state_file"), str):
         (tmp_path / doc["state_file"]).parent.mkdir(parents=True, exist_ok=True)
-    hosts = doc.get("dns", {}).get("hosts_file")
-    if hosts:
-        (tmp_path / hosts).write_text("127.0.0.1 origin.test\n")
+    dns = doc.get("dns") if isinstance(doc.get("dns"), dict) else {}
+    if isinstance(dns.get("hosts_file"), str):
+        (tmp_path / dns["hosts_file"]).write_text("127.0.0.1 origin.test\n")
     p = tmp_path / "policy.yaml"
     p.write_text(text)
     return p, env
@@ -208,3 +211,43 @@ def test_no_variable_inside_may_hold_a_credentials_value(tmp_path, how):
     assert r.returncode == 125, r
     assert "variable OTHER inside the sandbox would hold the value of credential 'api'" in r.stderr, r
     assert SECRET not in r.stderr
+
+
+BAD = {"string": 12345, "integer": "twelve", "number": "twelve", "boolean": "maybe", "object": "x",
+       "list": "x", "map": "x", "any": [[]]}
+
+
+def place(doc, path):
+    """Walk to the parent of `path` in doc (first list element that has the key); returns (parent, key,
+    concrete path with indexes)."""
+    parts = re.findall(r"[^.\[\]]+|\[\]", path)
+    node, concrete = doc, ""
+    for i, p in enumerate(parts[:-1]):
+        if p == "[]":
+            rest = parts[i + 1]
+            idx = next((k for k, v in enumerate(node) if isinstance(v, dict) and rest in v), 0)
+            node, concrete = node[idx], f"{concrete}[{idx}]"
+        else:
+            node, concrete = node[p], f"{concrete}.{p}" if concrete else p
+    key = parts[-1]
+    return node, key, f"{concrete}.{key}" if concrete else key
+
+
+def test_a_bad_value_for_any_key_is_refused_with_its_place(tmp_path):
+    complete = max(examples(), key=len)
+    schema = schema_keys()
+    tried = 0
+    for path, (typ, _) in schema.items():
+        doc = yaml.safe_load(complete)
+        try:
+            parent, key, concrete = place(doc, path)
+        except (KeyError, IndexError, TypeError):
+            continue  # a key this example does not reach (another example on the page does)
+        parent[key] = BAD[typ]
+        p, env = prepare(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+        r = subprocess.run([harness.paddock_path(), "policy", "check", str(p)], capture_output=True,
+                           text=True, timeout=20, env=env)
+        assert r.returncode == 1 and r.stdout == "", (path, r)
+        assert re.search(rf"{re.escape(str(p))}:\d+:\d+: {re.escape(concrete)}\b", r.stderr), (path, r.stderr)
+        tried += 1
+    assert tried >= len(schema) - 5, tried
