@@ -23,7 +23,7 @@ static const struct pd_cmd commands[] = {
     {"doctor", "check which sandbox isolation layers this host offers, and why any is missing",
      pd_cmd_doctor},
     {"run", "run a command in a sandbox whose only way out is its own egress gateway", pd_cmd_run},
-    {"policy", "check a policy for paddock run, or explain one destination (policy check|explain)",
+    {"policy", "check a policy, explain one destination, list its keys (policy check|explain|keys)",
      pd_cmd_policy},
 };
 

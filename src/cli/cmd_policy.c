@@ -251,7 +251,8 @@ int pd_cmd_policy(int argc, char **argv)
         return 0;
     }
     if (argc < 2)
-        return pd_cli_usage_error("policy", "expected a subcommand: paddock policy check FILE");
+        return pd_cli_usage_error("policy",
+                                  "expected a subcommand: check FILE, explain FILE TARGET or keys");
     if (!strcmp(argv[1], "explain")) {
         const char *method = "GET";
         if (argc == 6 && !strcmp(argv[4], "--method") && argv[5][0])
