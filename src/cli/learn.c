@@ -271,8 +271,8 @@ static void take_access(struct learn *l, const json_t *o)
     bool name_rule = !strcmp(error, "destination_not_allowed") && name_ok(host);
     struct pd_addr ad;
     struct pd_err e = {{0}};
-    bool addr_rule = !strcmp(error, "ip_literal_not_allowed") &&
-                     pd_ip_parse_strict(host, strlen(host), &ad, &e);
+    bool addr_rule =
+        !strcmp(error, "ip_literal_not_allowed") && pd_ip_parse_strict(host, strlen(host), &ad, &e);
     struct cand *c = name_rule || addr_rule ? cand_get(l, host, addr_rule) : NULL;
     if (!c) {
         char what[300];
@@ -416,10 +416,39 @@ static void put_cand(struct buf *b, const struct cand *c, int ind, const json_t 
                 ind, "", priv);
 }
 
+/* Three or more denied names under one parent (a.cdn.example.com, b.cdn.example.com, ...): say
+ * that one wildcard rule would cover them (a comment only; the parent needs two labels, as a
+ * wildcard's suffix must have). */
+static void put_wildcard_hints(struct buf *b, const struct learn *l, int ind)
+{
+    for (size_t i = 0; i < l->ncands; i++) {
+        const struct cand *c = &l->cands[i];
+        const char *parent = strchr(c->host, '.');
+        if (c->is_addr || !parent || !strchr(parent + 1, '.'))
+            continue;
+        parent++;
+        size_t n = 0;
+        bool first = true;
+        for (size_t j = 0; j < l->ncands; j++) {
+            const char *pj = strchr(l->cands[j].host, '.');
+            if (l->cands[j].is_addr || !pj || strcmp(pj + 1, parent) != 0)
+                continue;
+            if (j < i)
+                first = false; /* reported with an earlier name */
+            n++;
+        }
+        if (n >= 3 && first)
+            bprintf(b,
+                    "%*s# (the %zu names under %s could be one rule instead: - host: \"*.%s\")\n",
+                    ind, "", n, parent, parent);
+    }
+}
+
 static void put_cands(struct buf *b, const struct learn *l, int ind, const json_t *root)
 {
     for (size_t i = 0; i < l->ncands; i++)
         put_cand(b, &l->cands[i], ind, root);
+    put_wildcard_hints(b, l, ind);
     if (l->cands_dropped)
         bprintf(b, "%*s# (%zu more denied destinations are not listed: see the access log)\n", ind,
                 "", l->cands_dropped);
