@@ -111,3 +111,21 @@ def test_learn_without_a_policy_and_bad_targets(sbx):  # noqa: F811
     r = sbx.run(["true"], policy=policy, opts=["--learn", policy])
     assert r.rc == 125 and "that is the policy itself" in r.stderr, r
     assert open(policy).read() == "allow: []\n"
+
+
+def test_learn_with_a_policy_it_cannot_edit_in_place_and_wildcard_hints(sbx):  # noqa: F811
+    # A JSON policy (and a flow-style allow list) cannot take entries in place: the candidates follow
+    # the text, to merge by hand; the proposal, as written, still means what the policy means.
+    for name, text in (("p.json", '{"allow": [{"host": "known.test"}]}\n'),
+                       ("p.yaml", "allow: [{host: known.test}]\n")):
+        policy = sbx.put(os.path.join(sbx.base, name), text)
+        out = os.path.join(sbx.ws, "proposal.yaml")
+        r = sbx.run(["sh", "-c", "for n in a b c; do getent hosts $n.cdn.learn.test; done; true"],
+                    policy=policy, opts=["--learn", out])
+        assert r.rc == 0, r
+        proposal = open(out).read()
+        assert "merge the ones you want into it by hand" in proposal, proposal
+        assert yaml.safe_load(proposal) == yaml.safe_load(text)
+        assert {m.group(2) for m in CANDIDATE.finditer(proposal)} == {
+            "a.cdn.learn.test", "b.cdn.learn.test", "c.cdn.learn.test"}
+        assert 'could be one rule instead: - host: "*.cdn.learn.test"' in proposal
