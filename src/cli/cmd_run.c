@@ -470,6 +470,24 @@ static bool learn_target_ok(const char *out, const char *policy, const char *log
     return true;
 }
 
+/* After the run: one line saying what the gateway denied, if anything (an agent often hides the
+ * proxy's answer behind its own error message). */
+static void report_denials(const char *log_path, off_t from, const char *name)
+{
+    FILE *f = fopen(log_path, "re");
+    if (!f)
+        return;
+    char what[600];
+    size_t n = 0;
+    if (fseeko(f, from, SEEK_SET) == 0 && pd_learn_summarize(f, name, what, sizeof what, &n) == 0 &&
+        n > 0)
+        fprintf(stderr,
+                "paddock run: the gateway denied %zu request%s or quer%s: %s (details: %s; "
+                "--learn FILE.yaml proposes rules)\n",
+                n, n == 1 ? "" : "s", n == 1 ? "y" : "ies", what, log_path);
+    fclose(f);
+}
+
 /* After the run (the gateway has stopped and flushed its log): write the proposal. */
 static void learn(const struct run_args *a, const char *log_path, off_t from, const char *name)
 {
@@ -760,6 +778,8 @@ int pd_cmd_run(int argc, char **argv)
     report_created_protected(workspace, &rp, missing);
     if (a.learn)
         learn(&a, log_path, log_from < 0 ? 0 : log_from, name);
+    else
+        report_denials(log_path, log_from < 0 ? 0 : log_from, name);
 out:
     pd_gw_policy_unref(gp);
     if (log_fd >= 0)

@@ -830,3 +830,41 @@ int pd_learn_propose(const struct pd_learn_opts *o, struct pd_learn_summary *sum
     free(out);
     return rc;
 }
+
+int pd_learn_summarize(FILE *log, const char *sandbox_id, char *buf, size_t cap, size_t *denials)
+{
+    *denials = 0;
+    if (cap)
+        buf[0] = '\0';
+    struct learn l = {0};
+    l.cands = calloc(MAX_CANDS, sizeof *l.cands);
+    l.notes = calloc(MAX_NOTES, sizeof *l.notes);
+    struct pd_err err = {{0}};
+    int rc = -1;
+    if (l.cands && l.notes && read_log(&l, log, sandbox_id, &err) == 0) {
+        struct buf b = {0};
+        size_t shown = 0;
+        for (size_t i = 0; i < l.ncands && shown < 6; i++, shown++) {
+            const struct cand *c = &l.cands[i];
+            bprintf(&b, "%s%s", shown ? ", " : "", c->host);
+            if (c->nports == 1)
+                bprintf(&b, ":%u", (unsigned)c->ports[0]);
+            else if (!c->nports)
+                bprintf(&b, " (DNS)");
+        }
+        for (size_t i = 0; i < l.nnotes && shown < 6; i++, shown++)
+            bprintf(&b, "%s%s (%s)", shown ? ", " : "", l.notes[i].what, l.notes[i].error);
+        size_t total = l.ncands + l.cands_dropped + l.nnotes + l.notes_dropped;
+        if (total > shown)
+            bprintf(&b, " and %zu more", total - shown);
+        if (!b.oom && cap) {
+            clean(buf, cap, b.p ? b.p : "");
+            rc = 0;
+        }
+        free(b.p);
+        *denials = l.denials;
+    }
+    free(l.cands);
+    free(l.notes);
+    return rc;
+}

@@ -65,4 +65,9 @@ int pd_learn_build(const struct pd_learn_input *in, char **out, size_t *out_len,
 int pd_learn_propose(const struct pd_learn_opts *o, struct pd_learn_summary *sum,
                      struct pd_err *err);
 
+/* For the line `paddock run` prints when a run had denials: the destinations denied (at most six,
+ * then "and N more"), in buf (one printable line, cut to cap), and how many denials the log holds.
+ * 0, or -1 (unreadable log, out of memory). */
+int pd_learn_summarize(FILE *log, const char *sandbox_id, char *buf, size_t cap, size_t *denials);
+
 #endif

@@ -129,3 +129,18 @@ def test_learn_with_a_policy_it_cannot_edit_in_place_and_wildcard_hints(sbx):  #
         assert {m.group(2) for m in CANDIDATE.finditer(proposal)} == {
             "a.cdn.learn.test", "b.cdn.learn.test", "c.cdn.learn.test"}
         assert 'could be one rule instead: - host: "*.cdn.learn.test"' in proposal
+
+
+def test_a_run_with_denials_ends_with_one_line_naming_them(sbx, origin):  # noqa: F811
+    port = origin.port
+    policy = sbx.put(os.path.join(sbx.base, "policy.yaml"), policy_text(port))
+    r = sbx.run(agent(port), policy=policy)
+    assert r.rc == 0, r
+    line = [x for x in r.stderr.splitlines() if "the gateway denied" in x]
+    assert len(line) == 1, r
+    assert "denied 3 requests or queries" in line[0], line
+    for what in (f"api.learn.test:{port}", f"tunnel.learn.test:{port}", f"127.0.0.1:{port}"):
+        assert what in line[0], line
+    # A run without denials says nothing of the kind.
+    r = sbx.run(["sh", "-c", f"curl -s -o /dev/null http://known.test:{port}/ok"], policy=policy)
+    assert r.rc == 0 and "the gateway denied" not in r.stderr, r
