@@ -55,8 +55,8 @@ static void usage(FILE *f)
         "                      sandbox_id, else run-<pid>)\n"
         "  --timeout S         stop the whole sandbox after S seconds (exit status 124)\n"
         "  --env K=V           set a variable inside (repeatable; the host's environment is\n"
-        "                      not passed in, except PATH, TERM, LANG, TZ and the policy's\n"
-        "                      sandbox.env_pass)\n"
+        "                      not passed in, except PATH, TERM, COLORTERM, LANG, TZ and\n"
+        "                      the policy's sandbox.env_pass)\n"
         "  --allow-degraded LAYER  run even though LAYER is missing on this host\n"
         "                      (%s; repeatable or comma-separated)\n"
         "  --log FILE          the gateway's access log (default:\n"
@@ -302,7 +302,7 @@ static int build_env(struct env_list *e, const struct run_args *a, const struct 
     const char *path = getenv("PATH");
     if (env_setz(e, "PATH", path && *path ? path : DEFAULT_PATH) != 0)
         return -1;
-    static const char *const pass[] = {"TERM", "LANG", "TZ"};
+    static const char *const pass[] = {"TERM", "COLORTERM", "LANG", "TZ"};
     for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
         const char *v = getenv(pass[i]);
         if (v && env_setz(e, pass[i], v) != 0)

@@ -24,7 +24,7 @@ from test_sandbox import (PROBE, SECRET, SECRET_ENV, WS, caller, escape_path, or
 
 ZERO_CAPS = "0000000000000000"
 CAP_KEYS = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
-ALLOWED_ENV = {"PATH", "TERM", "LANG", "TZ", "HOME", "USER", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+ALLOWED_ENV = {"PATH", "TERM", "COLORTERM", "LANG", "TZ", "HOME", "USER", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
                "https_proxy", "NO_PROXY", "no_proxy"}
 
 
