@@ -14,14 +14,22 @@
  * (an ephemeral port the kernel picks at random) connected to one upstream, a random query id and
  * our own question (the name as the policy saw it, canonical), EDNS 1232. An answer counts only if
  * it comes from that upstream (connected socket), carries the id and the same question; anything
- * else is ignored. An unusable answer or no answer within timeout_ms moves on to the next upstream;
- * after the last one the client gets SERVFAIL. The client's own query is kept to build its answer.
+ * else is ignored. A truncated answer (TC) is asked again of the same upstream over TCP (RFC 7766),
+ * with a fresh timeout_ms; over TCP a mismatched or truncated answer counts as unusable. An
+ * unusable answer or no answer within timeout_ms moves on to the next upstream; after the last one
+ * the client gets SERVFAIL. The client's own query is kept to build its answer.
  */
 struct dns_lookup {
     struct dns_lookup *prev, *next;
     struct dns_worker *dw;
     struct pd_gw_policy *p; /* reference: the decision and the dns settings of this query */
     uv_udp_t *sock; /* the current try's socket (each try has its own; freed when closed) */
+    uv_tcp_t *tsock; /* the same upstream over TCP after a truncated UDP answer, or NULL */
+    uv_connect_t creq;
+    uv_write_t wreq;
+    uint8_t tpfx[2]; /* the TCP query's length prefix */
+    uint8_t *tbuf; /* the TCP answer: 2-byte length + message (allocated at the first retry) */
+    size_t tlen;
     uv_timer_t timer;
     int handles; /* open handles; freed at 0 */
     bool finished;
@@ -35,7 +43,7 @@ struct dns_lookup {
     size_t udp;
     struct sockaddr_storage client;
     char peer[64];
-    char up_text[PD_ADDR_STRLEN + 8];
+    char up_text[PD_ADDR_STRLEN + 12]; /* "[addr]:port", then "/tcp" after a truncated answer */
     uint8_t *query;
     size_t qlen;
     uint64_t t0;
@@ -58,6 +66,7 @@ static void lookup_handle_closed(uv_handle_t *h)
     dw->nlookups--;
     pd_gw_policy_unref(l->p);
     free(l->query);
+    free(l->tbuf);
     free(l);
 }
 
@@ -66,6 +75,10 @@ static void lookup_close_sock(struct dns_lookup *l)
     if (l->sock) {
         uv_close((uv_handle_t *)l->sock, lookup_handle_closed);
         l->sock = NULL;
+    }
+    if (l->tsock) {
+        uv_close((uv_handle_t *)l->tsock, lookup_handle_closed);
+        l->tsock = NULL;
     }
 }
 
@@ -136,26 +149,26 @@ static void lookup_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof l->dw->rbuf;
 }
 
-static void lookup_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
-                        const struct sockaddr *addr, unsigned flags)
+static bool lookup_try_tcp(struct dns_lookup *l);
+
+/* An answer from the upstream being tried (over UDP, or over TCP after a truncated one). */
+static void lookup_answer(struct dns_lookup *l, const uint8_t *msg, size_t len, bool via_tcp)
 {
-    struct dns_lookup *l = u->data;
-    if (l->finished || nread == 0)
-        return;
-    if (nread < 0) { /* e.g. ICMP port unreachable on the connected socket */
-        lookup_next(l, "error");
-        return;
-    }
-    (void)addr; /* connected: the kernel delivers only the upstream's datagrams */
-    if (flags & UV_UDP_PARTIAL)
-        return;
     struct pd_dns_msg resp, mine;
     struct pd_err err;
-    if (pd_dns_parse_response((const uint8_t *)buf->base, (size_t)nread, &resp, &err) !=
-            PD_DNS_OK ||
-        resp.hdr.id != l->id || pd_dns_parse_query(l->fwd, l->flen, &mine, &err) != PD_DNS_OK ||
-        !pd_dns_same_question(&resp, &mine))
-        return; /* not the answer to this query (or garbage): keep waiting */
+    if (pd_dns_parse_response(msg, len, &resp, &err) != PD_DNS_OK || resp.hdr.id != l->id ||
+        pd_dns_parse_query(l->fwd, l->flen, &mine, &err) != PD_DNS_OK ||
+        !pd_dns_same_question(&resp, &mine)) {
+        if (via_tcp) /* the stream carried something else: this upstream is unusable */
+            lookup_next(l, "error");
+        return; /* UDP: not the answer to this query (or garbage): keep waiting */
+    }
+    if (resp.hdr.tc && !via_tcp) {
+        pd_metric_inc(pd_metric_with(l->dw->s->m_upstream, "truncated"));
+        if (!lookup_try_tcp(l))
+            lookup_next(l, "error");
+        return;
+    }
     struct pd_dnsf_upstream_answer a;
     const char *why = NULL;
     if (!pd_dnsf_upstream(&resp, l->r.name, l->r.qtype, l->r.allow_private, pd_gw_policy_dns(l->p),
@@ -176,6 +189,127 @@ static void lookup_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
     lookup_finish(l, a.rcode, a.ans, a.n, "upstream");
 }
 
+static void lookup_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
+                        const struct sockaddr *addr, unsigned flags)
+{
+    struct dns_lookup *l = u->data;
+    if (l->finished || nread == 0 || u != l->sock)
+        return;
+    if (nread < 0) { /* e.g. ICMP port unreachable on the connected socket */
+        lookup_next(l, "error");
+        return;
+    }
+    (void)addr; /* connected: the kernel delivers only the upstream's datagrams */
+    if (flags & UV_UDP_PARTIAL)
+        return;
+    lookup_answer(l, (const uint8_t *)buf->base, (size_t)nread, false);
+}
+
+#define TBUF_SIZE (2 + 65535)
+
+static void lookup_tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct dns_lookup *l = h->data;
+    (void)suggested;
+    buf->base = (char *)l->tbuf + l->tlen;
+    buf->len = TBUF_SIZE - l->tlen;
+}
+
+static void lookup_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct dns_lookup *l = s->data;
+    (void)buf;
+    if (l->finished || s != (uv_stream_t *)l->tsock || nread == 0)
+        return;
+    if (nread < 0) { /* closed before a whole answer, or an error */
+        lookup_next(l, "error");
+        return;
+    }
+    l->tlen += (size_t)nread;
+    if (l->tlen < 2)
+        return;
+    size_t need = 2 + ((size_t)l->tbuf[0] << 8 | l->tbuf[1]);
+    if (l->tlen >= need)
+        lookup_answer(l, l->tbuf + 2, need - 2, true);
+    else if (l->tlen == TBUF_SIZE)
+        lookup_next(l, "error"); /* unreachable: a length prefix cannot exceed the buffer */
+}
+
+static void lookup_tcp_written(uv_write_t *w, int status)
+{
+    struct dns_lookup *l = w->data;
+    if (status < 0 && !l->finished && w->handle == (uv_stream_t *)l->tsock)
+        lookup_next(l, "error");
+}
+
+static void lookup_tcp_connected(uv_connect_t *c, int status)
+{
+    struct dns_lookup *l = c->data;
+    if (l->finished || c->handle != (uv_stream_t *)l->tsock)
+        return; /* cancelled: the lookup moved on or ended */
+    if (status < 0) {
+        lookup_next(l, "error");
+        return;
+    }
+    l->tpfx[0] = (uint8_t)(l->flen >> 8);
+    l->tpfx[1] = (uint8_t)l->flen;
+    uv_buf_t b[2] = {uv_buf_init((char *)l->tpfx, 2),
+                     uv_buf_init((char *)l->fwd, (unsigned)l->flen)};
+    l->wreq.data = l;
+    if (uv_write(&l->wreq, (uv_stream_t *)l->tsock, b, 2, lookup_tcp_written) != 0 ||
+        uv_read_start((uv_stream_t *)l->tsock, lookup_tcp_alloc, lookup_tcp_read) != 0)
+        lookup_next(l, "error");
+}
+
+static void upstream_sockaddr(const struct pd_gw_dns_upstream *up, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (up->addr.family == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(up->port);
+        memcpy(&s4->sin_addr, up->addr.bytes, 4);
+    } else {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(up->port);
+        memcpy(&s6->sin6_addr, up->addr.bytes, 16);
+    }
+}
+
+/* Ask the same upstream the same query over TCP (its UDP answer was truncated). false: cannot. */
+static bool lookup_try_tcp(struct dns_lookup *l)
+{
+    const struct pd_gw_dns *d = pd_gw_policy_dns(l->p);
+    const struct pd_gw_dns_upstream *up = &d->upstreams[l->upstream];
+    lookup_close_sock(l);
+    if (!l->tbuf && !(l->tbuf = malloc(TBUF_SIZE)))
+        return false;
+    l->tlen = 0;
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (!t)
+        return false;
+    if (uv_tcp_init(pd_worker_uv(l->dw->w), t) != 0) {
+        free(t);
+        return false;
+    }
+    t->data = l;
+    l->tsock = t;
+    l->handles++;
+    struct sockaddr_storage ss;
+    upstream_sockaddr(up, &ss);
+    l->creq.data = l;
+    if (uv_tcp_connect(&l->creq, t, (const struct sockaddr *)&ss, lookup_tcp_connected) != 0) {
+        lookup_close_sock(l);
+        return false;
+    }
+    size_t n = strlen(l->up_text);
+    if (n + 5 < sizeof l->up_text)
+        memcpy(l->up_text + n, "/tcp", 5);
+    uv_timer_start(&l->timer, lookup_timeout, d->timeout_ms, 0);
+    return true;
+}
+
 /* Send the query to upstream l->upstream on a fresh socket. false: this upstream cannot be tried.
  */
 static bool lookup_try(struct dns_lookup *l)
@@ -183,22 +317,11 @@ static bool lookup_try(struct dns_lookup *l)
     const struct pd_gw_dns *d = pd_gw_policy_dns(l->p);
     const struct pd_gw_dns_upstream *up = &d->upstreams[l->upstream];
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
+    upstream_sockaddr(up, &ss);
     char t[PD_ADDR_STRLEN];
     pd_addr_format(&up->addr, t, sizeof t);
     snprintf(l->up_text, sizeof l->up_text, up->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", t,
              (unsigned)up->port);
-    if (up->addr.family == AF_INET) {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(up->port);
-        memcpy(&s4->sin_addr, up->addr.bytes, 4);
-    } else {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(up->port);
-        memcpy(&s6->sin6_addr, up->addr.bytes, 16);
-    }
     uint8_t rnd[2] = {0, 0};
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         return false;

@@ -349,10 +349,14 @@ class FakeResolver:
     name -> list of ("A", "1.2.3.4", ttl) / ("AAAA", "::1", ttl) / ("CNAME", "target", ttl), or
     "NXDOMAIN", or "SILENT" (no answer). With spoof_first it first sends an answer with a wrong id."""
 
-    def __init__(self, zone, spoof_first=False):
+    def __init__(self, zone, spoof_first=False, truncate=False, tcp=False):
+        """truncate: every UDP answer has TC set and no records; tcp: also serve TCP on the same port
+        (length-prefixed, RFC 7766), full answers; tcp == "garbage": answer TCP with a wrong id."""
         self.zone = zone
         self.spoof_first = spoof_first
+        self.truncate = truncate
         self.queries = []  # (name, qtype)
+        self.tcp_queries = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -361,11 +365,44 @@ class FakeResolver:
         import threading
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+        self.tcp = tcp
+        self.lsock = None
+        if tcp:
+            self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.lsock.bind(("127.0.0.1", self.port))
+            self.lsock.listen(8)
+            self.lsock.settimeout(0.2)
+            self.tthread = threading.Thread(target=self._run_tcp, daemon=True)
+            self.tthread.start()
 
     def stop(self):
         self.stopping = True
         self.thread.join(5)
         self.sock.close()
+        if self.lsock:
+            self.tthread.join(5)
+            self.lsock.close()
+
+    def _run_tcp(self):
+        while not self.stopping:
+            try:
+                c, _ = self.lsock.accept()
+            except (socket.timeout, OSError):
+                continue
+            with c:
+                c.settimeout(2)
+                try:
+                    n = struct.unpack(">H", c.recv(2, socket.MSG_WAITALL))[0]
+                    q = c.recv(n, socket.MSG_WAITALL)
+                except (OSError, struct.error):
+                    continue
+                name, _ = self._name(q, 12)
+                self.tcp_queries.append(name)
+                r = self._answer(q, truncate=False)
+                if self.tcp == "garbage":
+                    r = struct.pack(">H", (struct.unpack(">H", r[:2])[0] + 1) % 65536) + r[2:]
+                c.sendall(struct.pack(">H", len(r)) + r)
 
     @staticmethod
     def _name(msg, off):
@@ -375,6 +412,31 @@ class FakeResolver:
             labels.append(msg[off + 1:off + 1 + n].decode("latin-1"))
             off += 1 + n
         return ".".join(labels), off + 1
+
+    def _answer(self, q, truncate):
+        qid = struct.unpack(">H", q[:2])[0]
+        name, off = self._name(q, 12)
+        qtype = struct.unpack(">H", q[off:off + 2])[0]
+        entry = self.zone.get(name.lower())
+        question = q[12:off + 4]
+        rcode = 3 if entry in (None, "NXDOMAIN") else 0
+        recs = b""
+        count = 0
+        owner = b"\xc0\x0c"
+        for typ, val, ttl in ([] if rcode or truncate else entry):
+            if typ == "CNAME":
+                rd = b"".join(bytes([len(p)]) + p.encode() for p in val.split(".")) + b"\x00"
+                recs += owner + struct.pack(">HHIH", 5, 1, ttl, len(rd)) + rd
+                owner = rd  # the next records are owned by the target (written out in full)
+            elif TYPES[typ] == qtype:
+                fam = socket.AF_INET if typ == "A" else socket.AF_INET6
+                rd = socket.inet_pton(fam, val)
+                recs += owner + struct.pack(">HHIH", TYPES[typ], 1, ttl, len(rd)) + rd
+            else:
+                continue
+            count += 1
+        flags = 0x8180 | rcode | (0x0200 if truncate else 0)
+        return struct.pack(">HHHHHH", qid, flags, 1, count, 0, 0) + question + recs
 
     def _run(self):
         while not self.stopping:
@@ -386,32 +448,14 @@ class FakeResolver:
             name, off = self._name(q, 12)
             qtype = struct.unpack(">H", q[off:off + 2])[0]
             self.queries.append((name, qtype))
-            entry = self.zone.get(name.lower())
-            if entry == "SILENT":
+            if self.zone.get(name.lower()) == "SILENT":
                 continue
             question = q[12:off + 4]
-            rcode = 3 if entry in (None, "NXDOMAIN") else 0
-            recs = b""
-            count = 0
-            owner = b"\xc0\x0c"
-            for typ, val, ttl in ([] if rcode else entry):
-                if typ == "CNAME":
-                    rd = b"".join(bytes([len(p)]) + p.encode() for p in val.split(".")) + b"\x00"
-                    recs += owner + struct.pack(">HHIH", 5, 1, ttl, len(rd)) + rd
-                    owner = rd  # the next records are owned by the target (written out in full)
-                elif TYPES[typ] == qtype:
-                    fam = socket.AF_INET if typ == "A" else socket.AF_INET6
-                    rd = socket.inet_pton(fam, val)
-                    recs += owner + struct.pack(">HHIH", TYPES[typ], 1, ttl, len(rd)) + rd
-                else:
-                    continue
-                count += 1
-            hdr = struct.pack(">HHHHHH", qid, 0x8180 | rcode, 1, count, 0, 0)
             if self.spoof_first:
                 bad = struct.pack(">HHHHHH", (qid + 1) % 65536, 0x8180, 1, 1, 0, 0)
                 self.sock.sendto(bad + question + b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4)
                                  + socket.inet_aton("6.6.6.6"), addr)
-            self.sock.sendto(hdr + question + recs, addr)
+            self.sock.sendto(self._answer(q, self.truncate), addr)
 
 
 @pytest.fixture
@@ -549,3 +593,24 @@ def test_udp_truncation_without_edns(dns):
     (a,) = tcp_ask(d.dns_port, [build_query(name, "AAAA")])
     assert not a.tc and len(a.answers) == 16
     assert d.wait_event("dns")[0]["answers"] == 0  # the truncated reply carried none
+
+
+def test_forward_retries_a_truncated_answer_over_tcp(dns, resolver):
+    up = resolver({"api.example.com": [("A", "93.184.216.34", 300), ("A", "93.184.216.35", 300)]},
+                  truncate=True, tcp=True)
+    d = dns(fwd_cfg(up))
+    a = ask(d.dns_port, "api.example.com")
+    assert a.rcode == "NOERROR" and sorted(a.addrs()) == ["93.184.216.34", "93.184.216.35"]
+    assert up.queries[0] == ("api.example.com", 1) and up.tcp_queries == ["api.example.com"]
+    rec = d.wait_event("dns")[0]
+    assert rec["source"] == "upstream" and rec["upstream"] == f"127.0.0.1:{up.port}/tcp"
+
+
+@pytest.mark.parametrize("tcp", [False, "garbage"])
+def test_forward_moves_on_when_the_tcp_retry_fails(dns, resolver, tcp):
+    bad = resolver({"api.example.com": [("A", "93.184.216.34", 300)]}, truncate=True, tcp=tcp)
+    good = resolver({"api.example.com": [("A", "93.184.216.36", 300)]})
+    d = dns(fwd_cfg(bad, good, timeout_ms=1000))
+    a = ask(d.dns_port, "api.example.com")
+    assert a.rcode == "NOERROR" and a.addrs() == ["93.184.216.36"]
+    assert d.wait_event("dns")[0]["upstream"] == f"127.0.0.1:{good.port}"
