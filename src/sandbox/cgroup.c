@@ -561,7 +561,7 @@ static int create_v1(struct pd_cgroup *cg, const struct pd_cg_layout *lay,
             if (cg->v1[k].fd >= 0)
                 remove_group(cg->v1[k].parentfd, cg->name, cg->v1[k].fd);
             close_dir(&cg->v1[k]);
-            cg_appendf(skipped, sizeof skipped, "%s%s", skipped[0] ? "; " : "", e1.msg);
+            pd_appendf(skipped, sizeof skipped, "%s%s", skipped[0] ? "; " : "", e1.msg);
             continue;
         }
         if (k != PD_CG_FREEZER)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/str.h"
 #include "sandbox/cgroup.h"
 
 #define DEFAULT_V2_ROOT "/sys/fs/cgroup"
@@ -28,7 +29,6 @@ int cg_write_at(int dirfd, const char *file, const char *s, bool create);
 int cg_read_key_at(int dirfd, const char *file, const char *key, uint64_t *out);
 int cg_read_u64_at(int dirfd, const char *file, uint64_t *out);
 /* Append formatted text to buf (NUL-terminated, cut to size: human text). */
-void cg_appendf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void cg_sleep_ms(long ms);
 long cg_now_ms(void);
 

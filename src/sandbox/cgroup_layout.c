@@ -37,19 +37,6 @@ bool cg_has_word(const char *list, const char *tok, char sep)
     return false;
 }
 
-/* Append formatted text to buf (NUL-terminated, cut to size: human text). */
-void cg_appendf(char *buf, size_t size, const char *fmt, ...)
-{
-    size_t len = strnlen(buf, size);
-    if (len + 1 >= size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + len, size - len, fmt, ap);
-    va_end(ap);
-    (void)n;
-}
-
 /* Read a whole file (at most max bytes) into a NUL-terminated heap buffer; NULL with errno. */
 char *cg_read_text_at(int dirfd, const char *path, size_t max, size_t *len_out)
 {
@@ -343,7 +330,7 @@ void pd_cg_layout_read(const struct pd_cg_env *env, struct pd_cg_layout *out)
                     snprintf(ctl, sizeof ctl, "unreadable");
                 if (dfd >= 0)
                     close(dfd);
-                cg_appendf(out->note, sizeof out->note,
+                pd_appendf(out->note, sizeof out->note,
                            "cgroup2 also mounted at %s (controllers: %s)", m.mnt,
                            ctl[0] ? ctl : "none");
             }

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/str.h"
 #include "sandbox/filter.h"
 #include "sandbox/probe.h"
 #include "core/sys_compat.h"
@@ -67,21 +68,6 @@ unsigned pd_sandbox_layer_bit(const char *name)
 const char *pd_sandbox_layer_names(void)
 {
     return "userns, landlock, cgroup, seccomp";
-}
-
-static void appendf(char *buf, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void appendf(char *buf, size_t cap, const char *fmt, ...)
-{
-    if (!buf || cap == 0)
-        return;
-    size_t n = strnlen(buf, cap);
-    if (n + 1 >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + n, cap - n, fmt, ap);
-    va_end(ap);
 }
 
 static int write_file(pid_t pid, const char *name, const char *text, struct pd_err *err)
@@ -196,10 +182,10 @@ static void make_cgroup(struct pd_sandbox *sb, const struct pd_sandbox_spec *spe
     const struct pd_cg_env env = {.no_freezer = true};
     sb->cg = pd_cgroup_create_env(&env, cgname, &spec->limits, &cerr);
     if (!sb->cg && !(spec->degraded & PD_SB_LAYER_CGROUP))
-        appendf(warnings, cap,
-                "cgroup: %s; limits fall back to rlimits (memory as address space, "
-                "processes per user, CPU unlimited); --allow-degraded=cgroup accepts this\n",
-                cerr.msg);
+        pd_appendf(warnings, cap,
+                   "cgroup: %s; limits fall back to rlimits (memory as address space, "
+                   "processes per user, CPU unlimited); --allow-degraded=cgroup accepts this\n",
+                   cerr.msg);
 }
 
 static int send_proceed(struct pd_sandbox *sb, unsigned degraded, bool rlimits, const int *join,
@@ -215,7 +201,7 @@ static int send_proceed(struct pd_sandbox *sb, unsigned degraded, bool rlimits, 
                        ferr.msg);
             return -1;
         }
-        appendf(warnings, cap, "seccomp: %s; running without the syscall filter\n", ferr.msg);
+        pd_appendf(warnings, cap, "seccomp: %s; running without the syscall filter\n", ferr.msg);
     }
     size_t len = sizeof(struct sb_proceed) + (size_t)prog.len * sizeof(struct sock_filter);
     struct sb_proceed *m = calloc(1, len);
@@ -312,8 +298,8 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
         for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
             const struct pd_probe_entry *e = &pr.layers[ns[i]];
             if (e->state != PD_PROBE_AVAILABLE && (userns || ns[i] != PD_PROBE_USERNS))
-                appendf(missing, sizeof missing, "%s%s (%.80s)", missing[0] ? "; " : "", e->id,
-                        e->detail);
+                pd_appendf(missing, sizeof missing, "%s%s (%.80s)", missing[0] ? "; " : "", e->id,
+                           e->detail);
         }
         pd_err_set(err, "%s: clone3 into new %s namespaces: %s%s%s",
                    missing[0] ? "namespaces" : "sandbox",
@@ -388,7 +374,7 @@ int pd_sandbox_start(const struct pd_sandbox_spec *spec_in, struct pd_sandbox **
     sb->dns_tcp_fd = fds[2];
     sb->pty_master = fds[3];
     if (m.text[0])
-        appendf(warnings, cap, "%s", m.text);
+        pd_appendf(warnings, cap, "%s", m.text);
     if (read_msg(sb, &m, fds, PD_FDPASS_MAX, err) != 0)
         goto fail;
     for (size_t i = 0; i < PD_FDPASS_MAX; i++)

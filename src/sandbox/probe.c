@@ -42,23 +42,6 @@
 
 /* ---------------------------------------------------------------- text and files */
 
-void probe_vappendf(char *buf, size_t size, const char *fmt, va_list ap)
-{
-    size_t len = strnlen(buf, size);
-    if (len + 1 >= size)
-        return;
-    int n = vsnprintf(buf + len, size - len, fmt, ap);
-    (void)n; /* truncation is acceptable for human text */
-}
-
-void probe_appendf(char *buf, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    probe_vappendf(buf, size, fmt, ap);
-    va_end(ap);
-}
-
 /* Read a small file into buf (NUL-terminated, trailing newlines removed). Returns 0 or -1 (errno).
  */
 int probe_read_small(const char *path, char *buf, size_t size)
@@ -139,7 +122,7 @@ void probe_rep(struct child_report *r, enum pd_probe_state st, const char *fmt, 
     r->detail[0] = '\0';
     va_list ap;
     va_start(ap, fmt);
-    probe_vappendf(r->detail, sizeof r->detail, fmt, ap);
+    pd_vappendf(r->detail, sizeof r->detail, fmt, ap);
     va_end(ap);
 }
 
@@ -356,8 +339,8 @@ static int enter_ns(const struct probe_ctx *c, long flags, struct child_report *
     probe_rep(r, PD_PROBE_MISSING, "unshare(CLONE_NEWUSER|%s): %s%s%s%s", ns_flag_name(flags),
               strerror(e), userns_errno_hint(e), c->userns_hint[0] ? "; " : "", c->userns_hint);
     if (c->uid == 0)
-        probe_appendf(r->detail, sizeof r->detail, "; unshare(%s) as root: %s", ns_flag_name(flags),
-                      strerror(errno));
+        pd_appendf(r->detail, sizeof r->detail, "; unshare(%s) as root: %s", ns_flag_name(flags),
+                   strerror(errno));
     return -1;
 }
 
@@ -409,13 +392,13 @@ static void child_userns(const struct probe_ctx *c, long param, struct child_rep
               (unsigned)c->uid);
     if (c->uid == 0) {
         if (unpriv == 0)
-            probe_appendf(r->detail, sizeof r->detail, "; unprivileged too (tried as uid 65534)");
+            pd_appendf(r->detail, sizeof r->detail, "; unprivileged too (tried as uid 65534)");
         else if (unpriv > 0 && unpriv < 255)
-            probe_appendf(r->detail, sizeof r->detail,
-                          "; NOT for unprivileged users (uid 65534: %s%s%s%s)", strerror(unpriv),
-                          userns_errno_hint(unpriv), c->userns_hint[0] ? "; " : "", c->userns_hint);
+            pd_appendf(r->detail, sizeof r->detail,
+                       "; NOT for unprivileged users (uid 65534: %s%s%s%s)", strerror(unpriv),
+                       userns_errno_hint(unpriv), c->userns_hint[0] ? "; " : "", c->userns_hint);
         else
-            probe_appendf(r->detail, sizeof r->detail, "; unprivileged use could not be tried");
+            pd_appendf(r->detail, sizeof r->detail, "; unprivileged use could not be tried");
     }
 }
 
@@ -672,15 +655,15 @@ static void userns_hint(char *out, size_t size)
     out[0] = '\0';
     if (probe_read_small("/proc/sys/kernel/unprivileged_userns_clone", v, sizeof v) == 0 &&
         strcmp(v, "0") == 0)
-        probe_appendf(out, size, "kernel.unprivileged_userns_clone=0");
+        pd_appendf(out, size, "kernel.unprivileged_userns_clone=0");
     if (probe_read_small("/proc/sys/user/max_user_namespaces", v, sizeof v) == 0 &&
         strcmp(v, "0") == 0)
-        probe_appendf(out, size, "%s/proc/sys/user/max_user_namespaces is 0", out[0] ? ", " : "");
+        pd_appendf(out, size, "%s/proc/sys/user/max_user_namespaces is 0", out[0] ? ", " : "");
     if (probe_read_small("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", v, sizeof v) ==
             0 &&
         strcmp(v, "1") == 0)
-        probe_appendf(out, size, "%skernel.apparmor_restrict_unprivileged_userns=1",
-                      out[0] ? ", " : "");
+        pd_appendf(out, size, "%skernel.apparmor_restrict_unprivileged_userns=1",
+                   out[0] ? ", " : "");
 }
 
 /* Is the caller already inside a user namespace (uid_map other than the full identity map)? */
@@ -769,22 +752,22 @@ static void probe_seccomp(const struct probe_ctx *c, struct pd_probe_entry *e)
     from_child(c, probe_child_seccomp, 0, e);
     char actions[256];
     if (probe_read_small("/proc/sys/kernel/seccomp/actions_avail", actions, sizeof actions) == 0)
-        probe_appendf(e->detail, sizeof e->detail, "; kernel actions: %s", actions);
+        pd_appendf(e->detail, sizeof e->detail, "; kernel actions: %s", actions);
 #if defined(__x86_64__)
     struct child_report r;
     probe_run_child(c, probe_child_i386, 0, &r);
     bool i386 = r.state == PD_PROBE_AVAILABLE;
-    probe_appendf(e->detail, sizeof e->detail, "; native arch x86_64, i386 ABI %s%s",
-                  i386 ? "present" : "absent",
-                  e->state == PD_PROBE_AVAILABLE
-                      ? " (a filter must refuse other ABIs: native arch only)"
-                      : "");
+    pd_appendf(e->detail, sizeof e->detail, "; native arch x86_64, i386 ABI %s%s",
+               i386 ? "present" : "absent",
+               e->state == PD_PROBE_AVAILABLE
+                   ? " (a filter must refuse other ABIs: native arch only)"
+                   : "");
 #endif
     long mode = status_field("Seccomp");
     e->in_use = mode > 0;
     if (e->in_use)
-        probe_appendf(e->detail, sizeof e->detail,
-                      "; this process already runs under seccomp mode %ld", mode);
+        pd_appendf(e->detail, sizeof e->detail,
+                   "; this process already runs under seccomp mode %ld", mode);
 }
 
 int pd_probe_run(struct pd_probe *out)
@@ -807,8 +790,8 @@ int pd_probe_run(struct pd_probe *out)
     from_child(&c, child_userns, 0, &L[PD_PROBE_USERNS]);
     L[PD_PROBE_USERNS].in_use = in_userns();
     if (L[PD_PROBE_USERNS].in_use)
-        probe_appendf(L[PD_PROBE_USERNS].detail, sizeof L[0].detail,
-                      "; this process already runs in a user namespace");
+        pd_appendf(L[PD_PROBE_USERNS].detail, sizeof L[0].detail,
+                   "; this process already runs in a user namespace");
     static const struct {
         enum pd_probe_layer layer;
         long flag;
@@ -824,8 +807,8 @@ int pd_probe_run(struct pd_probe *out)
     from_child(&c, probe_child_nnp, 0, &L[PD_PROBE_NO_NEW_PRIVS]);
     L[PD_PROBE_NO_NEW_PRIVS].in_use = status_field("NoNewPrivs") == 1;
     if (L[PD_PROBE_NO_NEW_PRIVS].in_use)
-        probe_appendf(L[PD_PROBE_NO_NEW_PRIVS].detail, sizeof L[0].detail,
-                      "; already set on this process");
+        pd_appendf(L[PD_PROBE_NO_NEW_PRIVS].detail, sizeof L[0].detail,
+                   "; already set on this process");
     from_child(&c, probe_child_caps, 0, &L[PD_PROBE_CAPS]);
     probe_landlock(&c, &L[PD_PROBE_LANDLOCK]);
     probe_pidfd(&L[PD_PROBE_PIDFD]);

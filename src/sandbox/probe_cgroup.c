@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/str.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/probe_int.h"
 
@@ -61,17 +62,17 @@ static void child_cgroup_v2(const struct cg_plan *p, struct child_report *r)
             if ((q == ctl || q[-1] == ' ') && (q[n] == ' ' || q[n] == '\0'))
                 offered = true;
         if (!offered) {
-            probe_appendf(bad, sizeof bad, "%s%s (not in %s/cgroup.subtree_control)",
-                          bad[0] ? ", " : "", cg_name(k), p->v2_dir);
+            pd_appendf(bad, sizeof bad, "%s%s (not in %s/cgroup.subtree_control)",
+                       bad[0] ? ", " : "", cg_name(k), p->v2_dir);
             continue;
         }
         char w[32];
         snprintf(w, sizeof w, "+%s", cg_name(k));
         if (probe_write_str(path, w) == 0)
-            probe_appendf(ok, sizeof ok, "%s%s", ok[0] ? "," : "", cg_name(k));
+            pd_appendf(ok, sizeof ok, "%s%s", ok[0] ? "," : "", cg_name(k));
         else
-            probe_appendf(bad, sizeof bad, "%s%s (enabling: %s)", bad[0] ? ", " : "", cg_name(k),
-                          strerror(errno));
+            pd_appendf(bad, sizeof bad, "%s%s (enabling: %s)", bad[0] ? ", " : "", cg_name(k),
+                       strerror(errno));
     }
     int rm = rmdir(dir);
     int rme = errno;
@@ -85,7 +86,7 @@ static void child_cgroup_v2(const struct cg_plan *p, struct child_report *r)
                   "cgroup v2: test group under %s created and removed; usable: %s; not: %s%s",
                   p->v2_dir, ok[0] ? ok : "none", bad, ok[0] ? "" : " (rlimits only)");
     if (rm != 0)
-        probe_appendf(r->detail, sizeof r->detail, "; rmdir %s: %s", dir, strerror(rme));
+        pd_appendf(r->detail, sizeof r->detail, "; rmdir %s: %s", dir, strerror(rme));
 }
 
 static void child_cgroup_v1(const struct cg_plan *p, struct child_report *r)
@@ -93,23 +94,21 @@ static void child_cgroup_v1(const struct cg_plan *p, struct child_report *r)
     char ok[64] = "", bad[PD_PROBE_DETAIL_MAX] = "";
     for (size_t k = 0; k < NCG; k++) {
         if (!p->lay.v1_mnt[k][0]) {
-            probe_appendf(bad, sizeof bad, "%s%s: no v1 hierarchy mounted", bad[0] ? "; " : "",
-                          cg_name(k));
+            pd_appendf(bad, sizeof bad, "%s%s: no v1 hierarchy mounted", bad[0] ? "; " : "",
+                       cg_name(k));
             continue;
         }
         char dir[PD_CG_PATH_MAX + 64];
         snprintf(dir, sizeof dir, "%s/%s", p->lay.v1_mnt[k], p->probe_name);
         if (mkdir(dir, 0755) != 0) {
-            probe_appendf(bad, sizeof bad, "%smkdir %s: %s", bad[0] ? "; " : "", dir,
-                          strerror(errno));
+            pd_appendf(bad, sizeof bad, "%smkdir %s: %s", bad[0] ? "; " : "", dir, strerror(errno));
             continue;
         }
         if (rmdir(dir) != 0) {
-            probe_appendf(bad, sizeof bad, "%srmdir %s: %s", bad[0] ? "; " : "", dir,
-                          strerror(errno));
+            pd_appendf(bad, sizeof bad, "%srmdir %s: %s", bad[0] ? "; " : "", dir, strerror(errno));
             continue;
         }
-        probe_appendf(ok, sizeof ok, "%s%s", ok[0] ? "," : "", cg_name(k));
+        pd_appendf(ok, sizeof ok, "%s%s", ok[0] ? "," : "", cg_name(k));
     }
     if (!bad[0])
         probe_rep(r, PD_PROBE_AVAILABLE,
@@ -165,9 +164,9 @@ void probe_cgroup(const struct probe_ctx *c, struct pd_probe_entry *e)
             }
         }
         if (leftover)
-            probe_appendf(e->detail, sizeof e->detail, "; a leftover test group was removed");
+            pd_appendf(e->detail, sizeof e->detail, "; a leftover test group was removed");
     }
     if (p->lay.note[0])
-        probe_appendf(e->detail, sizeof e->detail, "; %s", p->lay.note);
+        pd_appendf(e->detail, sizeof e->detail, "; %s", p->lay.note);
     free(p);
 }

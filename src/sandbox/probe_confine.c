@@ -227,7 +227,7 @@ void probe_landlock(const struct probe_ctx *c, struct pd_probe_entry *e)
             snprintf(e->detail, sizeof e->detail, "landlock_create_ruleset(VERSION): %s",
                      strerror(err));
         if (have_lsm)
-            probe_appendf(e->detail, sizeof e->detail, "; active LSMs: %s", lsm);
+            pd_appendf(e->detail, sizeof e->detail, "; active LSMs: %s", lsm);
         return;
     }
     struct child_report r;

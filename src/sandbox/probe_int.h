@@ -13,6 +13,7 @@
 
 #include "core/sys_compat.h" /* syscall numbers older headers may lack */
 #include "sandbox/probe.h"
+#include "core/str.h"
 
 struct child_report {
     int state; /* enum pd_probe_state */
@@ -31,11 +32,6 @@ typedef void (*probe_child_fn)(const struct probe_ctx *c, long param, struct chi
 
 /* Set a child's report: state and formatted detail. */
 void probe_rep(struct child_report *r, enum pd_probe_state st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Append formatted text to buf (NUL-terminated, cut to size). */
-void probe_vappendf(char *buf, size_t size, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
-void probe_appendf(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Read a small file into buf (NUL-terminated); 0 or -errno. */
 int probe_read_small(const char *path, char *buf, size_t size);
