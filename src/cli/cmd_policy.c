@@ -18,8 +18,10 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/examples.h"
 #include "net/host.h"
 #include "core/config.h"
+#include "core/str.h"
 #include "gateway/policy.h"
 #include "sandbox/run_policy.h"
 
@@ -28,6 +30,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: paddock policy check FILE\n"
                "       paddock policy explain FILE TARGET [--method M]\n"
                "       paddock policy keys\n"
+               "       paddock policy example [NAME]\n"
                "\n"
                "Validate a policy for `paddock run` (YAML or JSON: the gateway's keys and the\n"
                "`sandbox` section; every key is in docs/policy.md) and print its\n"
@@ -38,6 +41,11 @@ static void usage(FILE *f)
                "decides, and what the DNS filter answers for its name (the gateway's own code).\n"
                "TARGET: http://HOST[:PORT][/PATH] (a plain request, method M, default GET),\n"
                "https://HOST[:PORT][/...] or HOST[:PORT] (a CONNECT tunnel, port 443 by default).\n"
+               "\n"
+               "example prints a tested policy for a real agent (claude-code, codex, aider) or a\n"
+               "plain project (python, node); without NAME it lists them. Save one, edit it, run:\n"
+               "  paddock policy example claude-code > agent.yaml\n"
+               "  paddock run --policy agent.yaml --workspace ~/project -- claude\n"
                "\n"
                "keys lists every key a policy may hold (docs/policy.md describes each one):\n"
                "PATH, TYPE and DEFAULT separated by tabs; allow[].host is a key of each rule.\n"
@@ -117,6 +125,30 @@ static int keys(void)
     if (pd_schema_walk(&pd_gw_policy_schema, NULL, print_key, &k) != 0) {
         fprintf(stderr, "paddock policy: a key path is longer than %d bytes\n", PD_SCHEMA_PATH_MAX);
         return 1;
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* `paddock policy example [NAME]`: the built-in copies of examples/ (examples.h). */
+static int example(const char *name)
+{
+    for (const struct pd_example *e = pd_examples; e->name; e++) {
+        if (!name) {
+            /* The first comment line says what it is for. */
+            const char *t = e->text[0] == '#' ? e->text + 1 : e->text;
+            while (*t == ' ')
+                t++;
+            printf("%-12s %.*s\n", e->name, (int)strcspn(t, "\n"), t);
+        } else if (!strcmp(name, e->name)) {
+            fputs(e->text, stdout);
+            return fflush(stdout) == 0 ? 0 : 1;
+        }
+    }
+    if (name) {
+        char names[256] = "";
+        for (const struct pd_example *e = pd_examples; e->name; e++)
+            pd_appendf(names, sizeof names, "%s%s", names[0] ? ", " : "", e->name);
+        return pd_cli_usage_error("policy", "example: no example '%s' (one of: %s)", name, names);
     }
     return fflush(stdout) == 0 ? 0 : 1;
 }
@@ -262,6 +294,11 @@ int pd_cmd_policy(int argc, char **argv)
                                       "expected: paddock policy explain FILE TARGET [--method M]");
         return explain(argv[2], argv[3], method);
     }
+    if (!strcmp(argv[1], "example")) {
+        if (argc > 3)
+            return pd_cli_usage_error("policy", "expected: paddock policy example [NAME]");
+        return example(argc == 3 ? argv[2] : NULL);
+    }
     if (!strcmp(argv[1], "keys")) {
         if (argc != 2)
             return pd_cli_usage_error("policy", "keys takes no arguments");
@@ -269,7 +306,7 @@ int pd_cmd_policy(int argc, char **argv)
     }
     if (strcmp(argv[1], "check") != 0)
         return pd_cli_usage_error(
-            "policy", "unknown subcommand '%s' (expected: check, explain, keys)", argv[1]);
+            "policy", "unknown subcommand '%s' (expected: check, explain, keys, example)", argv[1]);
     if (argc == 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
         usage(stdout);
         return 0;

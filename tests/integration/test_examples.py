@@ -85,3 +85,20 @@ def test_example_runs_a_trivial_command_without_showing_a_secret(path, tmp_path)
     inside = dict(line.split("=", 1) for line in r.stdout.splitlines() if re.match(r"^\w+=", line))
     for k, v in doc.get("sandbox", {}).get("env", {}).items():
         assert inside.get(k) == v, (k, inside.get(k))
+
+
+def test_the_binary_carries_the_same_examples():
+    """`paddock policy example` lists exactly the files of examples/ and prints each byte for byte."""
+    r = subprocess.run([harness.paddock_path(), "policy", "example"], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 0, r
+    listed = [line.split()[0] for line in r.stdout.splitlines()]
+    assert sorted(listed) == sorted(os.path.basename(p)[:-len(".yaml")] for p in EXAMPLES)
+    for p in EXAMPLES:
+        name = os.path.basename(p)[:-len(".yaml")]
+        r = subprocess.run([harness.paddock_path(), "policy", "example", name], capture_output=True,
+                           timeout=20)
+        assert r.returncode == 0 and r.stdout == open(p, "rb").read(), name
+    r = subprocess.run([harness.paddock_path(), "policy", "example", "nope"], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 2 and "no example 'nope' (one of: claude-code" in r.stderr
