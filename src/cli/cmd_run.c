@@ -454,20 +454,25 @@ static void gw_files_free(struct gw_files *f)
 }
 
 /* --learn OUT must not overwrite the policy or the log it is made from. */
+static bool same_file(const struct stat *a, const char *path)
+{
+    struct stat b;
+    return path && stat(path, &b) == 0 && a->st_dev == b.st_dev && a->st_ino == b.st_ino;
+}
+
 static bool learn_target_ok(const char *out, const char *policy, const char *log)
 {
-    struct stat so, sx;
+    struct stat so;
     if (stat(out, &so) != 0)
         return true;
-    if ((policy && stat(policy, &sx) == 0 && sx.st_dev == so.st_dev && sx.st_ino == so.st_ino) ||
-        (stat(log, &sx) == 0 && sx.st_dev == so.st_dev && sx.st_ino == so.st_ino)) {
+    const char *what = same_file(&so, policy) ? "policy itself"
+                       : same_file(&so, log)  ? "access log"
+                                              : NULL;
+    if (what)
         fprintf(stderr,
                 "paddock run: --learn %s: that is the %s; name a new file for the proposal\n", out,
-                policy && stat(policy, &sx) == 0 && sx.st_ino == so.st_ino ? "policy itself"
-                                                                           : "access log");
-        return false;
-    }
-    return true;
+                what);
+    return what == NULL;
 }
 
 /* After the run: one line saying what the gateway denied, if anything (an agent often hides the

@@ -111,6 +111,9 @@ def test_learn_without_a_policy_and_bad_targets(sbx):  # noqa: F811
     r = sbx.run(["true"], policy=policy, opts=["--learn", policy])
     assert r.rc == 125 and "that is the policy itself" in r.stderr, r
     assert open(policy).read() == "allow: []\n"
+    log = sbx.put(os.path.join(sbx.ws, "log.yaml"), "", owner=sbx.uid)
+    r = sbx.run(["true"], opts=["--log", log, "--learn", log])
+    assert r.rc == 125 and "that is the access log" in r.stderr, r
 
 
 def test_learn_with_a_policy_it_cannot_edit_in_place_and_wildcard_hints(sbx):  # noqa: F811
